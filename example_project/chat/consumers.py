@@ -1,0 +1,190 @@
+"""The example chat consumer: messages, a streaming agent, agent status and workflow plans."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from reznet_ws.consumers import OptimizedConsumerMixin
+
+CHANNELS = ("general", "engineering", "agents")
+AGENT = {"agent_id": "agent-7f3a", "agent_name": "@orchestrator"}
+STREAM_DELAY = 0.02
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def chat_message(
+    channel_id: str, author_type: str, author_name: str, author_id: str, content: str, **extra: Any
+) -> dict[str, Any]:
+    """Return a chat message in the original's shape."""
+    return {
+        "message_id": str(uuid.uuid4()),
+        "channel_id": channel_id,
+        "author_type": author_type,
+        "author_name": author_name,
+        "author_id": author_id,
+        "content": content,
+        "created_at": now(),
+        "updated_at": None,
+        **extra,
+    }
+
+
+def workflow_plan(channel_id: str, goal: str, total: int = 60) -> dict[str, Any]:
+    """Return a workflow plan with ``total`` tasks (large enough to be gzip-compressed)."""
+    agents = ("@backend", "@frontend", "@qa", "@devops", "@docs")
+    tasks = [
+        {
+            "id": f"task-{i:03d}",
+            "name": f"Step {i}: {goal[:40]}",
+            "description": f"Carry out part {i} of the plan for '{goal}', then report status.",
+            "status": "pending",
+            "order": i,
+            "depends_on": [f"task-{i - 1:03d}"] if i > 1 else [],
+            "agent_name": agents[i % len(agents)],
+            "priority": "high" if i % 7 == 0 else "normal",
+            "created_at": now(),
+        }
+        for i in range(1, total + 1)
+    ]
+    return {
+        "workflow_id": str(uuid.uuid4()),
+        "channel_id": channel_id,
+        "orchestrator": AGENT["agent_name"],
+        "description": goal,
+        "status": "planned",
+        "total_tasks": total,
+        "plan": {"tasks": tasks},
+        "created_at": now(),
+    }
+
+
+class ChatConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
+    """One chat connection. v2 clients get optimized frames; v1 clients plain JSON."""
+
+    async def connect(self) -> None:
+        self.channel_id = "general"
+        self.agent_tasks: set[asyncio.Task[None]] = set()
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.accept()
+
+    @property
+    def group_name(self) -> str:
+        return f"chat.{self.channel_id}"
+
+    async def disconnect(self, code: int) -> None:
+        for task in self.agent_tasks:
+            task.cancel()
+        await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    def user_name(self) -> str:
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            return f"@{user.get_username()}"
+        return "@guest"
+
+    async def receive_event(self, event: str, data: Any) -> None:
+        data = data if isinstance(data, dict) else {}
+        if event == "join" and data.get("channel_id") in CHANNELS:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+            self.channel_id = data["channel_id"]
+            await self.channel_layer.group_add(self.group_name, self.channel_name)
+            await self.send_event("joined", {"channel_id": self.channel_id})
+        elif event == "send_message" and isinstance(data.get("content"), str):
+            content = data["content"][:4000]
+            message = chat_message(
+                self.channel_id, "user", self.user_name(), self.channel_name[-12:], content
+            )
+            await self.broadcast(self.group_name, "message_new", message)
+            if "@orchestrator" in content or data.get("ask_agent"):
+                self._spawn(self.agent_reply(message))
+        elif event == "request_plan":
+            goal = str(data.get("goal") or "Ship the payload optimization")[:200]
+            self._spawn(self.agent_plan(goal))
+        elif event == "typing":
+            await self.broadcast(
+                self.group_name,
+                "user_typing",
+                {"user_name": self.user_name(), "channel_id": self.channel_id},
+                batch=True,
+            )
+        else:
+            await self.send_event(
+                "error", {"code": "unknown_event", "detail": event}, optimize=False
+            )
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.agent_tasks.add(task)
+        task.add_done_callback(self.agent_tasks.discard)
+
+    async def agent_status(self, status: str) -> None:
+        await self.broadcast(
+            self.group_name,
+            "agent_status",
+            {**AGENT, "status": status, "channel_id": self.channel_id, "timestamp": now()},
+        )
+
+    async def agent_reply(self, question: dict[str, Any]) -> None:
+        """Stream an answer: status, chunks (batched), the final message, status again."""
+        await self.agent_status("thinking")
+        words = (
+            "Here is how I would approach it: split the payload, abbreviate the "
+            "field names, send timestamps as integers, batch the small frames and "
+            "compress the large ones."
+        ).split()
+        message_id = str(uuid.uuid4())
+        for index, word in enumerate(words):
+            await self.broadcast(
+                self.group_name,
+                "message_chunk",
+                {
+                    "message_id": message_id,
+                    "channel_id": self.channel_id,
+                    "chunk": word + " ",
+                    "chunk_index": index,
+                    "is_final": False,
+                    "streaming": True,
+                    "agent_name": AGENT["agent_name"],
+                },
+                batch=True,
+            )
+            await asyncio.sleep(STREAM_DELAY)
+        final = chat_message(
+            self.channel_id,
+            "agent",
+            AGENT["agent_name"],
+            AGENT["agent_id"],
+            " ".join(words),
+            in_reply_to=question["message_id"],
+            metadata={"model": "gpt-demo", "provider": "reznet", "tokens": len(words) * 2},
+        )
+        final["message_id"] = message_id
+        await self.broadcast(
+            self.group_name,
+            "message_chunk",
+            {
+                "message_id": message_id,
+                "channel_id": self.channel_id,
+                "chunk": "",
+                "chunk_index": len(words),
+                "is_final": True,
+                "streaming": False,
+                "agent_name": AGENT["agent_name"],
+            },
+            batch=True,
+        )
+        await self.broadcast(self.group_name, "message_new", final)
+        await self.agent_status("idle")
+
+    async def agent_plan(self, goal: str) -> None:
+        await self.agent_status("planning")
+        await self.broadcast(self.group_name, "workflow_plan", workflow_plan(self.channel_id, goal))
+        await self.agent_status("idle")

@@ -1,0 +1,112 @@
+"""Response shapes of the stats endpoints (read-only; they also document the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+__all__ = [
+    "ComponentSerializer",
+    "DetailSerializer",
+    "HealthSerializer",
+    "ResetSerializer",
+    "StatsSerializer",
+]
+
+
+class EventStatsSerializer(serializers.Serializer):
+    messages = serializers.IntegerField()
+    bytes_original = serializers.IntegerField()
+    bytes_optimized = serializers.IntegerField()
+    reduction_percentage = serializers.FloatField()
+    compressed_messages = serializers.IntegerField()
+
+
+class ConnectionsSerializer(serializers.Serializer):
+    active = serializers.IntegerField(help_text="Open connections, summed over live processes.")
+    by_version = serializers.DictField(
+        child=serializers.IntegerField(), help_text='Open connections per protocol ("v1", "v2").'
+    )
+    opened_by_version = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Connections accepted since the last reset."
+    )
+    processes = serializers.IntegerField(help_text="Processes with open connections.")
+
+
+class BatchesSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Batch frames sent.")
+    messages = serializers.IntegerField(help_text="Events sent inside batch frames.")
+    avg_messages_per_batch = serializers.FloatField()
+
+
+class WireSerializer(serializers.Serializer):
+    bytes_sent = serializers.IntegerField(help_text="Bytes written to sockets (after deflate).")
+    bytes_received = serializers.IntegerField()
+
+
+class SeriesPointSerializer(serializers.Serializer):
+    minute = serializers.DateTimeField(help_text="Start of the minute (UTC).")
+    messages = serializers.IntegerField()
+    bytes_original = serializers.IntegerField()
+    bytes_optimized = serializers.IntegerField()
+
+
+class StatsSerializer(serializers.Serializer):
+    """``GET stats``: the original's seven fields first, then the breakdowns."""
+
+    total_messages = serializers.IntegerField()
+    total_bytes_original = serializers.IntegerField(
+        help_text="What plain JSON (protocol v1) would have sent."
+    )
+    total_bytes_optimized = serializers.IntegerField(help_text="What was sent.")
+    reduction_percentage = serializers.FloatField()
+    compressed_messages = serializers.IntegerField()
+    avg_message_size = serializers.IntegerField(help_text="Optimized bytes per message.")
+    active_connections = serializers.IntegerField()
+    connections = ConnectionsSerializer()
+    batches = BatchesSerializer()
+    events = serializers.DictField(child=EventStatsSerializer(), help_text="Per event name.")
+    errors = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Rejected client messages per error code."
+    )
+    fallbacks = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Payloads sent unoptimized, per reason."
+    )
+    wire = WireSerializer()
+    series = SeriesPointSerializer(many=True, help_text="The last 60 minutes, oldest first.")
+    since = serializers.DateTimeField(allow_null=True, help_text="Start of counting (last reset).")
+    enabled = serializers.BooleanField(help_text="STATS_ENABLED.")
+
+
+class ResetSerializer(serializers.Serializer):
+    """``POST stats/reset``."""
+
+    message = serializers.CharField()
+    stats = StatsSerializer()
+
+
+class ComponentSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["up", "down", "disabled", "not_configured"])
+
+
+class ComponentsSerializer(serializers.Serializer):
+    cache = ComponentSerializer()
+    channel_layer = ComponentSerializer()
+
+
+class PerformanceSerializer(serializers.Serializer):
+    total_messages = serializers.IntegerField()
+    reduction_percentage = serializers.FloatField()
+
+
+class HealthSerializer(serializers.Serializer):
+    """``GET health``: public, minimal."""
+
+    status = serializers.ChoiceField(choices=["healthy", "unhealthy"])
+    active_connections = serializers.IntegerField(allow_null=True)
+    features = serializers.DictField(child=serializers.BooleanField())
+    performance = PerformanceSerializer(allow_null=True)
+    components = ComponentsSerializer()
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()

@@ -1,0 +1,122 @@
+"""System checks for the core settings (``reznet_ws.E001``-``E019``, ``W001``-``W019``).
+
+Every check id is documented in docs/checks.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from .conf import DEFAULTS
+
+__all__ = ["check_channel_layers", "check_settings"]
+
+_POSITIVE_INTS = (
+    "BATCH_SIZE",
+    "GZIP_THRESHOLD",
+    "MAX_MESSAGE_BYTES",
+    "MAX_INFLATE_BYTES",
+    "MAX_DEPTH",
+    "MAX_PROTOCOL_ERRORS",
+)
+_POSITIVE_NUMBERS = ("BATCH_WINDOW", "STATS_FLUSH_INTERVAL")
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Validate ``settings.REZNET_WS``: type, unknown keys, numeric ranges, the field map."""
+    user = getattr(settings, "REZNET_WS", None)
+    if user is None:
+        return []
+    if not isinstance(user, Mapping):
+        return [
+            Error(
+                "REZNET_WS must be a dict.",
+                hint="Set REZNET_WS = {...} in settings.",
+                id="reznet_ws.E001",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for key in sorted(set(user) - set(DEFAULTS)):
+        messages.append(
+            Warning(
+                f"REZNET_WS has an unknown key {key!r}.",
+                hint="See docs/settings.md for the valid keys.",
+                id="reznet_ws.W002",
+            )
+        )
+    config = {**DEFAULTS, **user}
+    messages.extend(_check_numbers(config))
+    messages.extend(_check_field_map())
+    return messages
+
+
+def _check_numbers(config: Mapping[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for key in _POSITIVE_INTS:
+        value = config[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            messages.append(
+                Error(
+                    f"REZNET_WS[{key!r}] must be a positive integer, not {value!r}.",
+                    id="reznet_ws.E002",
+                )
+            )
+    for key in _POSITIVE_NUMBERS:
+        value = config[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            messages.append(
+                Error(
+                    f"REZNET_WS[{key!r}] must be a positive number, not {value!r}.",
+                    id="reznet_ws.E002",
+                )
+            )
+    level = config["GZIP_LEVEL"]
+    if not isinstance(level, int) or not 0 <= level <= 9:
+        messages.append(
+            Error(f"REZNET_WS['GZIP_LEVEL'] must be 0-9, not {level!r}.", id="reznet_ws.E002")
+        )
+    saving = config["GZIP_MIN_SAVING"]
+    if not isinstance(saving, (int, float)) or not 0 <= saving < 1:
+        messages.append(
+            Error(
+                f"REZNET_WS['GZIP_MIN_SAVING'] must be in [0, 1), not {saving!r}.",
+                id="reznet_ws.E002",
+            )
+        )
+    return messages
+
+
+def _check_field_map() -> list[CheckMessage]:
+    from .encoding import default_field_map
+
+    try:
+        default_field_map()
+    except (ValueError, TypeError) as exc:
+        return [
+            Error(
+                f"The configured field map is invalid: {exc}",
+                hint="FIELD_MAP/EXTRA_FIELDS must map unique full names to unique, "
+                "non-empty short names that do not start with '~'.",
+                id="reznet_ws.E003",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when no channel layer is configured: ``broadcast()`` needs one."""
+    if getattr(settings, "CHANNEL_LAYERS", None):
+        return []
+    return [
+        Warning(
+            "CHANNEL_LAYERS is not configured; broadcast() needs a channel layer.",
+            hint="Add CHANNEL_LAYERS (e.g. channels.layers.InMemoryChannelLayer).",
+            id="reznet_ws.W001",
+        )
+    ]

@@ -1,0 +1,42 @@
+"""gzip for binary frames: deterministic compression and a capped, bomb-proof inflate."""
+
+from __future__ import annotations
+
+import zlib
+
+from .errors import ProtocolError
+
+__all__ = ["GZIP_MAGIC", "gzip_compress", "gzip_inflate"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = 31  # 16 + 15: a gzip member (RFC 1952), 32 KiB window
+
+
+def gzip_compress(data: bytes, level: int = 6) -> bytes:
+    """Return ``data`` as one gzip member (mtime 0, so equal input gives equal bytes)."""
+    packer = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def gzip_inflate(data: bytes, max_size: int) -> bytes:
+    """Return the content of the single gzip member ``data``, at most ``max_size`` bytes of it.
+
+    Never allocates more than ``max_size + 1`` bytes of output. Raises :class:`ProtocolError`:
+    ``unexpected_binary`` when ``data`` is not a gzip member, ``too_large`` when the content
+    exceeds ``max_size``, ``decompression_failed`` when it is corrupt, truncated or followed by
+    more data.
+    """
+    if not data.startswith(GZIP_MAGIC):
+        raise ProtocolError("unexpected_binary", "a binary frame must be a gzip member")
+    inflater = zlib.decompressobj(_GZIP_WBITS)
+    try:
+        content = inflater.decompress(data, max_size + 1)
+    except zlib.error as exc:
+        raise ProtocolError("decompression_failed", str(exc)) from None
+    if len(content) > max_size:
+        raise ProtocolError("too_large", f"the inflated frame exceeds {max_size} bytes")
+    if not inflater.eof:
+        raise ProtocolError("decompression_failed", "the gzip member is truncated")
+    if inflater.unused_data:
+        raise ProtocolError("decompression_failed", "data after the end of the gzip member")
+    return content

@@ -1,0 +1,261 @@
+"""The codec: v1 and v2 frames out, client messages in (docs/protocol.md, sections 2-6)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+
+from .compression import gzip_compress, gzip_inflate
+from .errors import ProtocolError
+from .fields import DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS, FieldMap
+from .incoming import load_json, utf8_length_exceeds
+from .jsonvalues import django_default
+from .walk import make_decoder, make_encoder
+
+__all__ = ["Codec"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_EVENT_CACHE_SIZE = 1024
+_DEFAULT_MAP = FieldMap(DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS)
+
+
+def _compact_dumps(*, ensure_ascii: bool) -> Callable[[object], str]:
+    """Return a function writing compact JSON of walked values (plain JSON types, no cycles).
+
+    Uses the C encoder directly where there is one: ``JSONEncoder.encode`` would build a new one
+    for every call, a measurable share of encoding a small message.
+    """
+    encoder = json.JSONEncoder(
+        separators=(",", ":"), ensure_ascii=ensure_ascii, allow_nan=False, check_circular=False
+    )
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_encoder is None:
+        return encoder.encode
+    strings = json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
+    chunks = make_encoder(None, None, strings, None, ":", ",", False, False, False)
+
+    def dumps(value: object) -> str:
+        return "".join(chunks(value, 0))
+
+    return dumps
+
+
+class Codec:
+    """Encodes events for one field map and decodes client messages under size/depth limits.
+
+    ``default`` converts values JSON has no type for, as ``json.dumps(default=...)`` does; without
+    it they are converted the way Django's ``DjangoJSONEncoder`` converts them. A codec is
+    immutable after construction apart from internal caches, so one instance can serve every
+    connection that uses the same map.
+    """
+
+    def __init__(
+        self,
+        field_map: FieldMap | None = None,
+        *,
+        gzip_threshold: int = 10240,
+        gzip_level: int = 6,
+        gzip_min_saving: float = 0.10,
+        max_message_bytes: int = 1_048_576,
+        max_depth: int = 64,
+        max_inflate_bytes: int = 1_048_576,
+        default: Callable[[object], object] | None = None,
+    ) -> None:
+        self.field_map = field_map if field_map is not None else _DEFAULT_MAP
+        self.gzip_threshold = gzip_threshold
+        self.gzip_level = gzip_level
+        self.gzip_min_saving = gzip_min_saving
+        self.max_message_bytes = max_message_bytes
+        self.max_depth = max_depth
+        self.max_inflate_bytes = max_inflate_bytes
+        self.default = default if default is not None else django_default
+        self._encode_value = make_encoder(self.field_map, self.default)
+        self._decode_value = make_decoder(self.field_map)
+        self._dump = _compact_dumps(ensure_ascii=False)
+        self._dump_ascii = _compact_dumps(ensure_ascii=True)
+        raw = {"separators": (",", ":"), "allow_nan": False, "default": self.default}
+        self._dump_raw = json.JSONEncoder(ensure_ascii=False, **raw).encode  # type: ignore[arg-type]
+        self._dump_raw_ascii = json.JSONEncoder(**raw).encode  # type: ignore[arg-type]
+        self._dump_v1 = json.JSONEncoder(default=self.default).encode
+        self._events: dict[str, str] = {}
+
+    @property
+    def map_hash(self) -> str:
+        """Return the ``map_hash`` of this codec's field map."""
+        return self.field_map.hash
+
+    # -- v1 -----------------------------------------------------------------------------------
+
+    def encode_v1(self, event: str, data: object) -> str:
+        """Return the v1 frame: ``json.dumps({"event": event, "data": data}, default=...)``."""
+        return self._dump_v1({"event": event, "data": data})
+
+    def v1_size(self, event: str, data: object) -> int:
+        """Return the size in bytes of the v1 frame for ``event`` and ``data`` (for statistics)."""
+        return len(self.encode_v1(event, data))  # ASCII only, so characters are bytes
+
+    # -- v2 out -------------------------------------------------------------------------------
+
+    def encode_data(self, data: object) -> str:
+        """Return the compact JSON text of ``data`` encoded as DATA (protocol section 4).
+
+        The text is ASCII-escaped only when it would otherwise hold lone surrogates, so it always
+        encodes to UTF-8. Raises :class:`ValueError` (NaN, infinities), :class:`TypeError`
+        (unserializable values) or :class:`RecursionError` (too deep or circular data); callers
+        then send v1.
+        """
+        value = self._encode_value(data)
+        text = self._dump(value)
+        if not text.isascii() and _SURROGATE.search(text):
+            return self._dump_ascii(value)
+        return text
+
+    def encode_event(self, event: str, data: object) -> str:
+        """Return the v2 event frame for ``event`` and ``data`` (``encode_data`` + ``event_frame``)."""
+        return self.event_frame(event, self.encode_data(data))
+
+    def event_frame(self, event: str, data_text: str) -> str:
+        """Return the v2 event frame around ``data_text`` (the result of :meth:`encode_data`)."""
+        return f'{{"_v":2,"e":{self._event_json(event)},"d":{data_text}}}'
+
+    def raw_frame(self, event: str, data: object) -> str:
+        """Return the raw v2 frame (``"r":1``) carrying ``data`` as plain JSON."""
+        text = self._dump_raw(data)
+        if not text.isascii() and _SURROGATE.search(text):
+            text = self._dump_raw_ascii(data)
+        return f'{{"_v":2,"e":{self._event_json(event)},"r":1,"d":{text}}}'
+
+    def batch_frame(self, items: Sequence[tuple[str, str]]) -> str:
+        """Return the v2 batch frame of ``items``, pairs of (event, :meth:`encode_data` text)."""
+        entries = ",".join(f"[{self._event_json(event)},{text}]" for event, text in items)
+        return f'{{"_v":2,"b":[{entries}]}}'
+
+    def finalize(self, frame_text: str, *, allow_gzip: bool = True) -> tuple[str | bytes, bool]:
+        """Return ``(frame_text, False)``, or ``(gzip bytes, True)`` when compressing pays.
+
+        Compresses only when ``allow_gzip`` (false on permessage-deflate connections), the UTF-8
+        frame has at least ``gzip_threshold`` bytes and gzip saves more than ``gzip_min_saving``.
+        """
+        threshold = self.gzip_threshold
+        if not allow_gzip:
+            return frame_text, False
+        size = len(frame_text)
+        if size < threshold and (frame_text.isascii() or size * 4 < threshold):
+            return frame_text, False
+        data = frame_text.encode("utf-8")
+        if len(data) < threshold:
+            return frame_text, False
+        packed = gzip_compress(data, self.gzip_level)
+        if len(packed) < len(data) * (1.0 - self.gzip_min_saving):
+            return packed, True
+        return frame_text, False
+
+    def _event_json(self, event: str) -> str:
+        text = self._events.get(event)
+        if text is None:
+            if type(event) is not str:
+                raise TypeError(f"an event name must be a str, not {type(event).__name__}")
+            text = self._dump(event)
+            if _SURROGATE.search(text):
+                text = self._dump_ascii(event)
+            if len(self._events) < _EVENT_CACHE_SIZE:
+                self._events[event] = text
+        return text
+
+    # -- v2 in --------------------------------------------------------------------------------
+
+    def decode_data(self, value: object) -> object:
+        """Return the plain JSON value of the parsed DATA ``value`` (the inverse of encoding).
+
+        Raises :class:`ValueError` for a timestamp encoding that cannot be formatted.
+        """
+        return self._decode_value(value)
+
+    def decode_frame(self, frame: str | bytes) -> list[tuple[str, object]]:
+        """Return the ``(event, data)`` pairs of a server frame, as a client decodes it.
+
+        Accepts v2 event, raw and batch frames, gzip binary frames and v1 envelopes. Raises
+        :class:`ProtocolError` for anything else.
+        """
+        if not isinstance(frame, str):
+            frame = self._inflate_text(bytes(frame))
+        obj = load_json(frame, sys.maxsize)  # a client trusts the server's depth
+        if type(obj) is not dict:
+            raise ProtocolError("not_an_object", "a frame must be a JSON object")
+        if "_v" in obj:
+            return [(item["event"], item["data"]) for item in self._decode_v2(obj)]
+        if type(obj.get("event")) is not str or "data" not in obj:
+            raise ProtocolError("invalid_frame", 'a v1 frame has "event" and "data"')
+        return [(obj["event"], obj["data"])]
+
+    def parse_incoming(
+        self, text: str | None = None, bytes_data: bytes | None = None, *, v2: bool
+    ) -> list[dict[str, object]]:
+        """Return the plain messages in one client message, checking every limit.
+
+        A v1 or plain message gives ``[the parsed object]``; a v2 event frame gives
+        ``[{"event": e, "data": decoded}]``, a batch one such dict per entry. Binary messages are
+        accepted only when ``v2``, as gzip members. Raises :class:`ProtocolError`.
+        """
+        if text is None:
+            if bytes_data is None:
+                raise ProtocolError("malformed_json", "the message has neither text nor bytes")
+            if not v2:
+                raise ProtocolError("unexpected_binary", "binary frames need reznet.v2")
+            if len(bytes_data) > self.max_message_bytes:
+                raise ProtocolError("too_large", f"frame exceeds {self.max_message_bytes} bytes")
+            obj = self._load(self._inflate_text(bytes_data))
+            if "_v" not in obj:
+                raise ProtocolError("invalid_frame", "a gzip frame must hold a v2 frame")
+            return self._decode_v2(obj)
+        if utf8_length_exceeds(text, self.max_message_bytes):
+            raise ProtocolError("too_large", f"frame exceeds {self.max_message_bytes} bytes")
+        obj = self._load(text)
+        if v2 and "_v" in obj:
+            return self._decode_v2(obj)
+        return [obj]
+
+    def _load(self, text: str) -> dict[str, object]:
+        obj = load_json(text, self.max_depth)
+        if type(obj) is not dict:
+            raise ProtocolError("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+        return obj
+
+    def _inflate_text(self, data: bytes) -> str:
+        content = gzip_inflate(data, self.max_inflate_bytes)
+        try:
+            return content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("malformed_json", f"invalid UTF-8: {exc.reason}") from None
+
+    def _decode_v2(self, obj: dict[str, object]) -> list[dict[str, object]]:
+        version = obj["_v"]
+        if type(version) is not int or version != 2:
+            raise ProtocolError("unknown_version", f"unsupported _v {json.dumps(version)[:40]}")
+        if "b" in obj:
+            batch = obj["b"]
+            if "e" in obj or type(batch) is not list:
+                raise ProtocolError("invalid_frame", '"b" must be a list, without "e"')
+            return [self._decode_entry(entry) for entry in batch]
+        event = obj.get("e")
+        if type(event) is not str or "d" not in obj:
+            raise ProtocolError("invalid_frame", 'a v2 frame needs a string "e" and "d", or "b"')
+        raw = obj.get("r")
+        if raw is None:
+            return [{"event": event, "data": self._decode_checked(obj["d"])}]
+        if type(raw) is int and raw == 1:
+            return [{"event": event, "data": obj["d"]}]
+        raise ProtocolError("invalid_frame", '"r" must be 1')
+
+    def _decode_entry(self, entry: object) -> dict[str, object]:
+        if type(entry) is not list or len(entry) != 2 or type(entry[0]) is not str:
+            raise ProtocolError("invalid_frame", "a batch entry must be [event, data]")
+        return {"event": entry[0], "data": self._decode_checked(entry[1])}
+
+    def _decode_checked(self, value: object) -> object:
+        try:
+            return self._decode_value(value)
+        except ValueError as exc:
+            raise ProtocolError("invalid_frame", str(exc)) from None

@@ -1,0 +1,73 @@
+"""Settings for reznet_ws: one ``REZNET_WS`` dict merged over :data:`DEFAULTS`.
+
+Settings are read at call time through :func:`get_config`, cached, and the cache is cleared on
+Django's ``setting_changed`` signal so ``override_settings`` works everywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+__all__ = ["DEFAULTS", "get_config", "get_setting"]
+
+#: Every key of ``settings.REZNET_WS`` with its default. docs/settings.md documents each one and
+#: a test keeps that page and this dict in step.
+DEFAULTS: dict[str, Any] = {
+    # codec / protocol
+    "OPTIMIZE": True,
+    "FIELD_MAP": None,
+    "EXTRA_FIELDS": {},
+    "TIMESTAMP_FIELDS": None,
+    "EXTRA_TIMESTAMP_FIELDS": [],
+    "GZIP_THRESHOLD": 10240,
+    "GZIP_LEVEL": 6,
+    "GZIP_MIN_SAVING": 0.10,
+    # per-connection batching
+    "BATCH_WINDOW": 0.05,
+    "BATCH_SIZE": 10,
+    # incoming messages
+    "MAX_MESSAGE_BYTES": 1_048_576,
+    "MAX_INFLATE_BYTES": 1_048_576,
+    "MAX_DEPTH": 64,
+    "MAX_PROTOCOL_ERRORS": 10,
+    # logging
+    "LOG_PAYLOAD_THRESHOLD": 1024,
+    # stats
+    "STATS_ENABLED": True,
+    "STATS_CACHE_ALIAS": "default",
+    "STATS_FLUSH_INTERVAL": 1.0,
+    "STATS_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "STATS_KEY_PREFIX": "reznet_ws",
+    # permessage-deflate for daphne (reznet_ws.server)
+    "PERMESSAGE_DEFLATE": True,
+    "DEFLATE_LEVEL": 6,
+    "DEFLATE_SERVER_MAX_WINDOW_BITS": 12,
+    "DEFLATE_CLIENT_MAX_WINDOW_BITS": 12,
+    "DEFLATE_MEM_LEVEL": 5,
+    "DEFLATE_SERVER_NO_CONTEXT_TAKEOVER": False,
+    "DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER": False,
+}
+
+
+@functools.lru_cache(maxsize=1)
+def get_config() -> Mapping[str, Any]:
+    """Return ``DEFAULTS`` updated with ``settings.REZNET_WS``; cached until settings change."""
+    user: Mapping[str, Any] = getattr(settings, "REZNET_WS", None) or {}
+    return {**DEFAULTS, **user}
+
+
+def get_setting(name: str) -> Any:
+    """Return one setting of ``REZNET_WS`` (its default when unset)."""
+    return get_config()[name]
+
+
+@receiver(setting_changed)
+def _clear_cache(*, setting: str, **kwargs: Any) -> None:
+    if setting == "REZNET_WS":
+        get_config.cache_clear()

@@ -1,0 +1,328 @@
+"""The optimizing consumer mixin: a thin Channels adapter over :mod:`reznet_ws.codec`.
+
+Usage::
+
+    class ChatConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
+        async def connect(self):
+            await self.accept()
+            await self.channel_layer.group_add("chat", self.channel_name)
+
+        async def receive_event(self, event, data):
+            await self.broadcast("chat", "message_new", data)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .codec import SUBPROTOCOL, Codec, FieldMap, ProtocolError
+from .conf import get_config
+from .encoding import EncodedEvent, broadcast_cache, codec_for, default_field_map
+from .stats import get_recorder
+
+__all__ = ["CLOSE_TOO_MANY_ERRORS", "OptimizedConsumerMixin", "OptimizedJsonWebsocketConsumer"]
+
+logger = logging.getLogger("reznet_ws.consumers")
+
+#: Close code sent after ``MAX_PROTOCOL_ERRORS`` bad messages on one connection.
+CLOSE_TOO_MANY_ERRORS = 4008
+#: Channel-layer message type of :meth:`OptimizedConsumerMixin.broadcast`.
+BROADCAST_TYPE = "reznet.event"
+_DEFLATE_SCOPE_KEY = "reznet.permessage_deflate"
+_CONTROL_EVENTS = frozenset({"connection_established", "error", "stats_response"})
+
+
+class OptimizedConsumerMixin:
+    """Mix into ``AsyncJsonWebsocketConsumer`` (before it) to speak the reznet v2 protocol.
+
+    Clients that offer the ``reznet.v2`` subprotocol get optimized frames; all others get
+    exactly what a plain ``AsyncJsonWebsocketConsumer`` would send (v1).
+    """
+
+    #: Negotiated protocol version of this connection (1 until ``accept()``).
+    protocol_version: int = 1
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._batch: list[tuple[EncodedEvent, str]] = []
+        self._batch_timer: asyncio.TimerHandle | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self._accepted = False
+        self._closing = False
+        self._protocol_errors = 0
+        self._codec: Codec | None = None
+
+    # ------------------------------------------------------------------ hooks
+
+    def get_field_map(self) -> FieldMap:
+        """Return the field map of this connection; called once per connection.
+
+        The default reads ``FIELD_MAP`` / ``EXTRA_FIELDS`` / ``TIMESTAMP_FIELDS`` /
+        ``EXTRA_TIMESTAMP_FIELDS`` from ``settings.REZNET_WS``.
+        """
+        return default_field_map()
+
+    def get_codec(self) -> Codec:
+        """Return the codec of this connection (shared by all connections with the same map)."""
+        if self._codec is None:
+            self._codec = codec_for(self.get_field_map())
+        return self._codec
+
+    def get_protocol_version(self) -> int:
+        """Return 2 when the client offered ``reznet.v2`` and optimization is on, else 1."""
+        offered = self.scope.get("subprotocols") or []  # type: ignore[attr-defined]
+        return 2 if get_config()["OPTIMIZE"] and SUBPROTOCOL in offered else 1
+
+    def uses_transport_compression(self) -> bool:
+        """Return True when this connection negotiated permessage-deflate (no app-level gzip)."""
+        extensions = self.scope.get("extensions") or {}  # type: ignore[attr-defined]
+        return _DEFLATE_SCOPE_KEY in extensions
+
+    def get_features(self) -> dict[str, bool]:
+        """Return the features announced in ``connection_established``."""
+        v2 = self.protocol_version == 2
+        deflate = self.uses_transport_compression()
+        return {
+            "payload_optimization": v2,
+            "field_abbreviation": v2,
+            "timestamps": v2,
+            "gzip_compression": v2 and not deflate,
+            "message_batching": v2,
+            "permessage_deflate": deflate,
+        }
+
+    async def receive_event(self, event: str, data: Any) -> None:
+        """Called for every client event, in plain form, whatever protocol it arrived in."""
+
+    # ------------------------------------------------------------ connection
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        """Accept the socket, negotiating the protocol, and send ``connection_established``."""
+        self.protocol_version = self.get_protocol_version()
+        if self.protocol_version == 2:
+            subprotocol = SUBPROTOCOL
+        await super().accept(subprotocol, headers)  # type: ignore[misc]
+        self._accepted = True
+        get_recorder().connection_opened(self.protocol_version)
+        if self.protocol_version == 2:
+            await self._send_raw("connection_established", self._connection_info())
+
+    def _connection_info(self) -> dict[str, Any]:
+        field_map = self.get_codec().field_map
+        info: dict[str, Any] = {
+            "version": 2,
+            "protocol": SUBPROTOCOL,
+            "features": self.get_features(),
+            "map_hash": field_map.hash,
+        }
+        if self._client_map_hash() != field_map.hash:
+            info["field_map"] = dict(field_map.mapping)
+            info["timestamp_fields"] = sorted(field_map.timestamp_fields)
+        return info
+
+    def _client_map_hash(self) -> str | None:
+        raw = self.scope.get("query_string", b"")  # type: ignore[attr-defined]
+        query = parse_qs(raw.decode("latin-1") if isinstance(raw, bytes) else raw)
+        values = query.get("reznet_map")
+        return values[-1] if values else None
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Flush queued events, then close the socket from the server end."""
+        if not self._closing:
+            self._closing = True
+            await self.flush_batch()
+        await super().close(code, reason)  # type: ignore[misc]
+
+    async def websocket_disconnect(self, message: Mapping[str, Any]) -> None:
+        """Stop the batch timer and count the connection out, then let Channels clean up."""
+        self._cancel_batch_timer()
+        # The socket is gone: events still queued cannot be delivered to it.
+        self._batch.clear()
+        if self._accepted:
+            self._accepted = False
+            get_recorder().connection_closed(self.protocol_version)
+        await super().websocket_disconnect(message)  # type: ignore[misc]
+
+    # --------------------------------------------------------------- sending
+
+    async def send_event(
+        self, event: str, data: Any = None, *, optimize: bool = True, batch: bool = False
+    ) -> None:
+        """Send one event to this connection in its negotiated protocol.
+
+        ``batch=True`` queues it for up to ``BATCH_WINDOW`` seconds or ``BATCH_SIZE`` events.
+        """
+        await self._deliver(EncodedEvent(event, data), optimize=optimize, batch=batch)
+
+    async def broadcast(
+        self,
+        group: str,
+        event: str,
+        data: Any = None,
+        *,
+        optimize: bool = True,
+        batch: bool = False,
+    ) -> None:
+        """Send one event to every member of ``group``, each in its own protocol version.
+
+        The event is encoded once per process and protocol version, not once per member.
+        """
+        encoded = EncodedEvent(event, data)
+        message_id = uuid.uuid4().hex
+        v1_text = encoded.v1_text(self.get_codec())
+        broadcast_cache().put(message_id, encoded)
+        await self.channel_layer.group_send(  # type: ignore[attr-defined]
+            group,
+            {
+                "type": BROADCAST_TYPE,
+                "id": message_id,
+                "event": event,
+                "v1": v1_text,
+                "optimize": optimize,
+                "batch": batch,
+            },
+        )
+
+    async def reznet_event(self, message: Mapping[str, Any]) -> None:
+        """Channel-layer handler for :meth:`broadcast` messages."""
+        encoded = broadcast_cache().get_or_create(message["id"], message["event"], message["v1"])
+        await self._deliver(encoded, optimize=message["optimize"], batch=message["batch"])
+
+    async def _deliver(self, encoded: EncodedEvent, *, optimize: bool, batch: bool) -> None:
+        codec = self.get_codec()
+        if self.protocol_version != 2 or not optimize or not get_config()["OPTIMIZE"]:
+            await self.flush_batch()
+            await self._send_v1(encoded, codec)
+            return
+        data_text = encoded.v2_data_text(codec)
+        if data_text is None:  # could not be optimized: plain encoding, never dropped
+            await self.flush_batch()
+            await self._send_v1(encoded, codec)
+            return
+        if batch:
+            self._batch.append((encoded, data_text))
+            if len(self._batch) >= get_config()["BATCH_SIZE"]:
+                await self.flush_batch()
+            elif self._batch_timer is None:
+                loop = asyncio.get_running_loop()
+                self._batch_timer = loop.call_later(
+                    get_config()["BATCH_WINDOW"], self._on_batch_timer
+                )
+            return
+        await self.flush_batch()
+        frame = codec.event_frame(encoded.event, data_text)
+        await self._send_frame(codec, frame, [encoded])
+
+    async def _send_v1(self, encoded: EncodedEvent, codec: Codec) -> None:
+        text = encoded.v1_text(codec)
+        await self.send(text_data=text)  # type: ignore[attr-defined]
+        size = len(text)  # v1 text is ASCII (json.dumps escapes the rest)
+        get_recorder().record_message(encoded.event, size, size, False)
+
+    async def _send_frame(self, codec: Codec, frame: str, events: list[EncodedEvent]) -> None:
+        payload, compressed = codec.finalize(
+            frame, allow_gzip=not self.uses_transport_compression()
+        )
+        if isinstance(payload, bytes):
+            await self.send(bytes_data=payload)  # type: ignore[attr-defined]
+            size = len(payload)
+        else:
+            await self.send(text_data=payload)  # type: ignore[attr-defined]
+            size = len(payload) if payload.isascii() else len(payload.encode("utf-8"))
+        recorder = get_recorder()
+        share, rest = divmod(size, len(events))
+        for i, encoded in enumerate(events):
+            original = encoded.v1_size(codec)
+            recorder.record_message(
+                encoded.event, original, share + (rest if i == 0 else 0), compressed
+            )
+
+    async def _send_raw(self, event: str, data: Any) -> None:
+        codec = self.get_codec()
+        if self.protocol_version == 2:
+            await self.send(text_data=codec.raw_frame(event, data))  # type: ignore[attr-defined]
+        else:
+            await self.send(text_data=codec.encode_v1(event, data))  # type: ignore[attr-defined]
+
+    # -------------------------------------------------------------- batching
+
+    def _on_batch_timer(self) -> None:
+        self._batch_timer = None
+        self._flush_task = asyncio.ensure_future(self.flush_batch())
+
+    def _cancel_batch_timer(self) -> None:
+        if self._batch_timer is not None:
+            self._batch_timer.cancel()
+            self._batch_timer = None
+
+    async def flush_batch(self) -> None:
+        """Send queued events now, as one batch frame (or one event frame for a single event)."""
+        self._cancel_batch_timer()
+        if not self._batch:
+            return
+        items, self._batch = self._batch, []
+        codec = self.get_codec()
+        if len(items) == 1:
+            frame = codec.event_frame(items[0][0].event, items[0][1])
+        else:
+            frame = codec.batch_frame([(encoded.event, text) for encoded, text in items])
+            get_recorder().record_batch(len(items))
+        await self._send_frame(codec, frame, [encoded for encoded, _ in items])
+
+    # -------------------------------------------------------------- receiving
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Decode a client frame with every limit; bad input gets an ``error`` event."""
+        try:
+            contents = self.get_codec().parse_incoming(
+                text_data, bytes_data, v2=self.protocol_version == 2
+            )
+        except ProtocolError as exc:
+            await self.protocol_error(exc.code, exc.detail)
+            return
+        for content in contents:
+            await self.receive_json(content, **kwargs)  # type: ignore[attr-defined]
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Dispatch a decoded message: ``get_stats`` is answered, events go to ``receive_event``."""
+        if not isinstance(content, dict) or not isinstance(content.get("event"), str):
+            return
+        event = content["event"]
+        if event == "get_stats":
+            await self._answer_stats()
+            return
+        await self.receive_event(event, content.get("data"))
+
+    async def protocol_error(self, code: str, detail: str) -> None:
+        """Count a bad client message, answer it with an ``error`` event, close on abuse."""
+        get_recorder().record_error(code)
+        self._protocol_errors += 1
+        await self._send_raw("error", {"code": code, "detail": detail})
+        if self._protocol_errors >= get_config()["MAX_PROTOCOL_ERRORS"]:
+            await self.close(CLOSE_TOO_MANY_ERRORS)
+
+    async def _answer_stats(self) -> None:
+        from .stats.report import aget_stats_payload
+
+        user = self.scope.get("user")  # type: ignore[attr-defined]
+        payload = await aget_stats_payload(user) if user is not None else None
+        if payload is None:
+            get_recorder().record_error("forbidden")
+            await self._send_raw(
+                "error", {"code": "forbidden", "detail": "get_stats is for staff users"}
+            )
+            return
+        await self._send_raw("stats_response", payload)
+
+
+class OptimizedJsonWebsocketConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
+    """A ready-made consumer: ``AsyncJsonWebsocketConsumer`` speaking the reznet protocol."""

@@ -1,0 +1,156 @@
+"""Django-side glue around the pure codec: codecs from settings, encode-once event holders."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from .codec import DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS, Codec, FieldMap
+from .conf import get_config
+from .stats import get_recorder
+
+__all__ = ["BroadcastCache", "EncodedEvent", "broadcast_cache", "codec_for", "default_field_map"]
+
+logger = logging.getLogger("reznet_ws.encoding")
+_json_default = DjangoJSONEncoder().default
+_fallbacks_logged: set[tuple[str, str]] = set()
+
+
+@functools.lru_cache(maxsize=1)
+def default_field_map() -> FieldMap:
+    """Return the field map configured in ``settings.REZNET_WS`` (cached until it changes)."""
+    config = get_config()
+    mapping = dict(config["FIELD_MAP"] if config["FIELD_MAP"] is not None else DEFAULT_FIELD_MAP)
+    mapping.update(config["EXTRA_FIELDS"])
+    ts_fields = set(
+        config["TIMESTAMP_FIELDS"]
+        if config["TIMESTAMP_FIELDS"] is not None
+        else DEFAULT_TIMESTAMP_FIELDS
+    )
+    ts_fields.update(config["EXTRA_TIMESTAMP_FIELDS"])
+    return FieldMap(mapping, ts_fields)
+
+
+@functools.lru_cache(maxsize=64)
+def _codec(field_map_hash: str, field_map: FieldMap) -> Codec:
+    config = get_config()
+    return Codec(
+        field_map,
+        gzip_threshold=config["GZIP_THRESHOLD"],
+        gzip_level=config["GZIP_LEVEL"],
+        gzip_min_saving=config["GZIP_MIN_SAVING"],
+        max_message_bytes=config["MAX_MESSAGE_BYTES"],
+        max_depth=config["MAX_DEPTH"],
+        max_inflate_bytes=config["MAX_INFLATE_BYTES"],
+        default=_json_default,
+    )
+
+
+def codec_for(field_map: FieldMap) -> Codec:
+    """Return the shared codec for ``field_map`` with the current settings."""
+    return _codec(field_map.hash, field_map)
+
+
+@receiver(setting_changed)
+def _clear_caches(*, setting: str, **kwargs: Any) -> None:
+    if setting == "REZNET_WS":
+        default_field_map.cache_clear()
+        _codec.cache_clear()
+
+
+class EncodedEvent:
+    """One event and its encodings, each computed at most once (per codec for v2)."""
+
+    __slots__ = ("_data", "_has_data", "_v1", "_v2", "event")
+
+    def __init__(self, event: str, data: Any = None, v1: str | None = None) -> None:
+        self.event = event
+        self._data = data
+        self._has_data = v1 is None
+        self._v1 = v1
+        self._v2: dict[int, str | None] = {}
+
+    @property
+    def data(self) -> Any:
+        """The event's data (parsed back from the v1 text when built from a broadcast)."""
+        if not self._has_data:
+            self._data = json.loads(self._v1)["data"]  # type: ignore[arg-type]
+            self._has_data = True
+        return self._data
+
+    def v1_text(self, codec: Codec) -> str:
+        """Return the v1 frame: exactly what a plain Channels JSON consumer sends."""
+        if self._v1 is None:
+            self._v1 = codec.encode_v1(self.event, self._data)
+        return self._v1
+
+    def v1_size(self, codec: Codec) -> int:
+        """Return the size in bytes of the v1 frame (ASCII, so characters are bytes)."""
+        return len(self.v1_text(codec))
+
+    def v2_data_text(self, codec: Codec) -> str | None:
+        """Return the encoded DATA text for ``codec``, or None when it cannot be optimized."""
+        key = id(codec)
+        try:
+            return self._v2[key]
+        except KeyError:
+            pass
+        text: str | None
+        try:
+            text = codec.encode_data(self.data)
+        except (ValueError, TypeError, RecursionError) as exc:
+            text = None
+            reason = type(exc).__name__
+            get_recorder().record_fallback(reason)
+            if (self.event, reason) not in _fallbacks_logged:
+                _fallbacks_logged.add((self.event, reason))
+                logger.warning(
+                    "Event %r could not be optimized (%s: %s); sent in the plain encoding",
+                    self.event,
+                    reason,
+                    exc,
+                )
+        self._v2[key] = text
+        return text
+
+
+class BroadcastCache:
+    """A small per-process LRU of broadcast events, so each is encoded once per process."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[str, EncodedEvent] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, message_id: str, encoded: EncodedEvent) -> None:
+        """Remember the sender's own encodings (its local members reuse them)."""
+        with self._lock:
+            self._items[message_id] = encoded
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def get_or_create(self, message_id: str, event: str, v1: str) -> EncodedEvent:
+        """Return the cached event for ``message_id``, building it from its v1 text if new."""
+        with self._lock:
+            encoded = self._items.get(message_id)
+            if encoded is None:
+                encoded = self._items[message_id] = EncodedEvent(event, v1=v1)
+                if len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            return encoded
+
+
+_broadcast_cache = BroadcastCache()
+
+
+def broadcast_cache() -> BroadcastCache:
+    """Return the process-wide broadcast cache."""
+    return _broadcast_cache

@@ -1,0 +1,283 @@
+// Type declarations for reznet-ws.js, the JavaScript client of the reznet wire protocol
+// (docs/protocol.md). Keep in step with reznet-ws.js.
+
+/** The protocol version this client implements; equals "Protocol version" in docs/protocol.md. */
+export declare const PROTOCOL_VERSION: 2;
+
+/** The WebSocket subprotocol a client offers to get v2 frames. */
+export declare const SUBPROTOCOL: "reznet.v2";
+
+/** The error codes of protocol section 5 that a client can meet, plus `map_unavailable`. */
+export type ReznetErrorCode =
+  | "malformed_json"
+  | "invalid_number"
+  | "not_an_object"
+  | "unexpected_binary"
+  | "too_large"
+  | "too_deep"
+  | "unknown_version"
+  | "decompression_failed"
+  | "invalid_frame"
+  | "map_unavailable";
+
+/** An error in a received frame (or a missing cached field map). */
+export declare class ReznetProtocolError extends Error {
+  constructor(code: ReznetErrorCode | string, message: string, options?: { cause?: unknown });
+  readonly name: "ReznetProtocolError";
+  readonly code: ReznetErrorCode | string;
+}
+
+/** The server's `error` control event, as delivered to a ReznetSocket's `error` handlers. */
+export declare class ReznetServerError extends Error {
+  constructor(data: unknown);
+  readonly name: "ReznetServerError";
+  /** `data.code` when it is a string (one of the protocol's error codes for control errors). */
+  readonly code: string | undefined;
+  /** `data.detail` when it is a string. */
+  readonly detail: string | undefined;
+  /** The data of the server's `error` event, untouched. */
+  readonly data: unknown;
+}
+
+/** Any JSON value. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** `frac` of protocol section 4.2: 0 `.sss` when not 0, 1 always `.sss`, 2 `.ssssss` when not 0. */
+export type TimestampFrac = 0 | 1 | 2;
+
+/** `tz` of protocol section 4.2: `null` (`Z`), minutes east of UTC (`|tz| < 1440`), `false` (naive). */
+export type TimestampZone = number | null | false;
+
+/** An encoded timestamp: integer Unix milliseconds, or `[ms, frac, tz]`. */
+export type EncodedTimestamp = number | [ms: number, frac: TimestampFrac, tz: TimestampZone];
+
+/**
+ * Writes `format(ms, frac, tz)` of protocol section 4.2, e.g.
+ * `formatTimestamp(1761393600000)` is `"2025-10-25T12:00:00Z"`.
+ * @throws {RangeError} on invalid arguments or a local year outside 0001-9999
+ */
+export declare function formatTimestamp(ms: number, frac?: TimestampFrac, tz?: TimestampZone): string;
+
+/**
+ * Parses an ISO-8601 string into its encoding: integer `ms`, `[ms, frac, tz]`, or `null` when
+ * no format reproduces the string exactly (it then stays a string).
+ */
+export declare function parseTimestamp(encoded: string): EncodedTimestamp | null;
+
+/** One decoded event. */
+export interface ReznetEvent<T = any> {
+  event: string;
+  data: T;
+}
+
+export interface DecoderOptions {
+  /** Full name → short name; a bijection of non-empty short names not starting with `~`. */
+  fieldMap?: Record<string, string>;
+  /** Full names whose values are timestamps. */
+  timestampFields?: Iterable<string>;
+  /** Decode encoded timestamps to `Date` objects instead of ISO strings. Default false. */
+  dates?: boolean;
+  /** Cap on the inflated size of a gzip frame, in bytes. Default 16 MiB. */
+  maxInflatedBytes?: number;
+}
+
+/** The result of {@link Decoder.decodeMessage}. */
+export type DecodedMessage =
+  | { legacy: false; events: ReznetEvent[] }
+  | { legacy: true; payload: any };
+
+/** Decodes (and encodes) v2 frames with one field map. Immutable. */
+export declare class Decoder {
+  /** @throws {TypeError} when the field map is not a valid bijection */
+  constructor(options?: DecoderOptions);
+  readonly fieldMap: Readonly<Record<string, string>>;
+  readonly timestampFields: readonly string[];
+  readonly dates: boolean;
+  readonly maxInflatedBytes: number;
+  /**
+   * Decodes DATA: keys back to full names, encoded timestamps to ISO strings (or Dates).
+   * @throws {ReznetProtocolError} `invalid_frame` for an invalid encoded timestamp
+   */
+  decodeData(value: unknown): any;
+  /** Encodes DATA (normalized as `JSON.stringify` would) with the server's rules. */
+  encodeData(value: unknown): JsonValue | undefined;
+  /**
+   * Decodes a parsed v2 event, raw event or batch frame into its events, in order.
+   * @throws {ReznetProtocolError} `unknown_version` or `invalid_frame`
+   */
+  decodeFrameObject(obj: unknown): ReznetEvent[];
+  /**
+   * Decodes one WebSocket message (text, or binary gzip inflated with DecompressionStream).
+   * @throws {ReznetProtocolError} with the protocol error code of what was wrong
+   */
+  decodeMessage(data: string | ArrayBuffer | ArrayBufferView | Blob): Promise<DecodedMessage>;
+}
+
+/**
+ * The decoder of the original frontend guide: a v2 frame (`_v === 2`) is decoded to
+ * `{event, data}` (an array of them for a batch); a frame without `_v` is returned untouched.
+ * @throws {ReznetProtocolError} `unknown_version` when `_v` is present but not 2
+ */
+export declare function decodePayload(data: unknown, decoder?: Decoder): any;
+
+/** The minimal storage a ReznetSocket caches field maps in (`localStorage` fits). */
+export interface ReznetStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** The part of the WebSocket interface a ReznetSocket uses. */
+export interface WebSocketLike {
+  readonly protocol: string;
+  readonly readyState: number;
+  binaryType: string;
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: { data: any }) => void) | null;
+  onerror: ((event: any) => void) | null;
+  onclose: ((event: { code?: number; reason?: string; wasClean?: boolean }) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export interface WebSocketConstructorLike {
+  new (url: string, protocols?: string | string[]): WebSocketLike;
+}
+
+export interface ReconnectOptions {
+  /** Delay before the first reconnection attempt, in ms. Default 250. */
+  initialDelay?: number;
+  /** Upper bound of the delay, in ms. Default 10000. */
+  maxDelay?: number;
+  /** Growth of the delay per attempt. Default 2. */
+  factor?: number;
+  /** Fraction of the delay removed at random (0: none, 1: "full jitter"). Default 0.5. */
+  jitter?: number;
+  /** A connection open at least this long (ms) resets the backoff. Default 5000. */
+  minUptime?: number;
+  /** Give up after this many consecutive attempts. Default Infinity. */
+  maxAttempts?: number;
+  /** Also reconnect after close code 4008 (too many protocol errors). Default false. */
+  retryOn4008?: boolean;
+}
+
+export interface ReznetSocketOptions {
+  /** Subprotocols to offer. Default `["reznet.v2"]`. */
+  protocols?: string[];
+  /** Connect without a subprotocol (v1) and without `reznet_map`. Default false. */
+  legacy?: boolean;
+  /** The WebSocket constructor. Default `globalThis.WebSocket`. */
+  WebSocket?: WebSocketConstructorLike;
+  /** Where field maps are cached; `null` disables caching. Default `localStorage` if available. */
+  storage?: ReznetStorage | null;
+  /** Decode timestamps to `Date` objects. Default false. */
+  dates?: boolean;
+  /** Default of `send()`'s `optimize` option. Default false. */
+  optimize?: boolean;
+  /** Cap on an inflated gzip frame, in bytes. Default 16 MiB. */
+  maxInflatedBytes?: number;
+  /** `false` never reconnects; otherwise overrides of the backoff settings. */
+  reconnect?: false | ReconnectOptions;
+}
+
+export interface OpenInfo {
+  /** The negotiated subprotocol: `"reznet.v2"`, or `""` for v1. */
+  protocol: string;
+  /** The URL connected to (with `reznet_map` when a cached map was offered). */
+  url: string;
+}
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  wasClean: boolean;
+  /** Whether a reconnection is scheduled (a `reconnecting` event follows). */
+  willReconnect: boolean;
+}
+
+export interface ReconnectingInfo {
+  /** 1 for the first attempt after a healthy connection. */
+  attempt: number;
+  /** Milliseconds until the attempt. */
+  delay: number;
+  /** The close code that caused it. */
+  code: number;
+}
+
+export interface ReznetStats {
+  /** Events decoded (a batch counts one per event). */
+  messages: number;
+  /** WebSocket messages received. */
+  frames: number;
+  /** Bytes received on the wire: UTF-8 length of text frames, byteLength of binary frames. */
+  bytes: number;
+}
+
+/** The `data` of `connection_established` (protocol section 5). */
+export interface ConnectionEstablished {
+  version: number;
+  protocol?: string;
+  features: Record<string, boolean>;
+  map_hash?: string;
+  field_map?: Record<string, string>;
+  timestamp_fields?: string[];
+}
+
+export type Unsubscribe = () => void;
+
+/**
+ * A WebSocket connection speaking the reznet protocol, with field-map caching, decoding of
+ * every frame into events, and reconnection with exponential backoff.
+ */
+export declare class ReznetSocket {
+  constructor(url: string | URL, options?: ReznetSocketOptions);
+  readonly url: string;
+  /** The negotiated subprotocol of the current connection: `"reznet.v2"`, or `""` for v1. */
+  readonly protocol: string;
+  /** The readyState of the current WebSocket (3 between connections). */
+  readonly readyState: number;
+  /** The Decoder of the current connection (holding the server's field map once known). */
+  readonly decoder: Decoder;
+  /** Counters since construction, across reconnections (a copy). */
+  readonly stats: ReznetStats;
+  /** Test seam: the random source of the jitter. */
+  random: () => number;
+  /** Test seam: the clock measuring uptime. */
+  now: () => number;
+
+  on(event: "open", handler: (info: OpenInfo, event: "open") => void): Unsubscribe;
+  on(event: "close", handler: (info: CloseInfo, event: "close") => void): Unsubscribe;
+  on(event: "reconnecting", handler: (info: ReconnectingInfo, event: "reconnecting") => void): Unsubscribe;
+  on(event: "error", handler: (error: Error, event: "error") => void): Unsubscribe;
+  on(
+    event: "connection_established",
+    handler: (data: ConnectionEstablished, event: "connection_established") => void,
+  ): Unsubscribe;
+  /** Every server event; `event` is `null` for a v1 frame without a string `event`. */
+  on(event: "*", handler: (data: any, event: string | null) => void): Unsubscribe;
+  on<T = any>(event: string, handler: (data: T, event: string) => void): Unsubscribe;
+
+  once(event: "open", handler: (info: OpenInfo, event: "open") => void): Unsubscribe;
+  once(event: "close", handler: (info: CloseInfo, event: "close") => void): Unsubscribe;
+  once(event: "reconnecting", handler: (info: ReconnectingInfo, event: "reconnecting") => void): Unsubscribe;
+  once(event: "error", handler: (error: Error, event: "error") => void): Unsubscribe;
+  once(
+    event: "connection_established",
+    handler: (data: ConnectionEstablished, event: "connection_established") => void,
+  ): Unsubscribe;
+  once(event: "*", handler: (data: any, event: string | null) => void): Unsubscribe;
+  once<T = any>(event: string, handler: (data: T, event: string) => void): Unsubscribe;
+
+  /** Removes every registration of `handler` for `event`. */
+  off(event: string, handler: (...args: any[]) => void): void;
+
+  /**
+   * Sends `{"event": event, "data": data}`, or with `optimize` on a v2 connection whose map is
+   * known, the v2 frame `{"_v":2,"e":event,"d":encodeData(data)}`.
+   * @throws {Error} when the socket is not open
+   */
+  send(event: string, data?: unknown, options?: { optimize?: boolean }): void;
+
+  /** Closes for good: no reconnection follows. */
+  close(code?: number, reason?: string): void;
+}

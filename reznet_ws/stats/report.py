@@ -1,0 +1,148 @@
+"""The stats as the API, the admin page, the CLI and ``get_stats`` present them."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from ..conf import get_setting
+from .recorder import StatsRecorder, get_recorder
+from .store import SERIES_FIELDS, Snapshot, StatsUnavailable
+
+__all__ = [
+    "aget_stats_payload",
+    "build_stats",
+    "get_stats",
+    "get_stats_payload",
+    "reduction_percentage",
+    "reset_stats",
+]
+
+logger = logging.getLogger("reznet_ws.stats")
+
+_SERIES_MINUTES = 60
+
+
+def reduction_percentage(original: int, optimized: int) -> float:
+    """Return how much smaller ``optimized`` is than ``original``, in percent (one decimal)."""
+    return round((1 - optimized / original) * 100, 1) if original else 0.0
+
+
+def _minute_iso(minute: int) -> str:
+    return datetime.fromtimestamp(minute * 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _by_prefix(counters: Mapping[str, int], prefix: str) -> dict[str, int]:
+    found = {k[len(prefix):]: v for k, v in counters.items() if k.startswith(prefix) and v}
+    return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _events(c: Mapping[str, int]) -> dict[str, dict[str, Any]]:
+    events = {}
+    for name, messages in _by_prefix(c, "event:").items():
+        original = c.get(f"event_original:{name}", 0)
+        optimized = c.get(f"event_optimized:{name}", 0)
+        events[name] = {
+            "messages": messages,
+            "bytes_original": original,
+            "bytes_optimized": optimized,
+            "reduction_percentage": reduction_percentage(original, optimized),
+            "compressed_messages": c.get(f"event_compressed:{name}", 0),
+        }
+    return events
+
+
+def _series(snapshot: Snapshot, minutes: Sequence[int]) -> list[dict[str, Any]]:
+    points = []
+    for minute in minutes:
+        bucket = snapshot.minutes.get(minute, {})
+        messages, original, optimized = (bucket.get(f, 0) for f in SERIES_FIELDS)
+        points.append({"minute": _minute_iso(minute), "messages": messages,
+                       "bytes_original": original, "bytes_optimized": optimized})
+    return points
+
+
+def build_stats(snapshot: Snapshot, minutes: Sequence[int]) -> dict[str, Any]:
+    """Turn the raw store contents into the public stats dict (JSON-native values only)."""
+    c = snapshot.counters
+    messages = c.get("total_messages", 0)
+    original = c.get("total_bytes_original", 0)
+    optimized = c.get("total_bytes_optimized", 0)
+    by_version: Counter[str] = Counter()
+    for gauges in snapshot.processes.values():
+        by_version.update({k: int(v) for k, v in gauges.items()})
+    active = sum(by_version.values())
+    batches, batched = c.get("batches", 0), c.get("batched_messages", 0)
+    return {
+        "total_messages": messages,
+        "total_bytes_original": original,
+        "total_bytes_optimized": optimized,
+        "reduction_percentage": reduction_percentage(original, optimized),
+        "compressed_messages": c.get("compressed_messages", 0),
+        "avg_message_size": round(optimized / messages) if messages else 0,
+        "active_connections": active,
+        "connections": {
+            "active": active,
+            "by_version": dict(sorted(by_version.items())),
+            "opened_by_version": dict(sorted(_by_prefix(c, "opened:").items())),
+            "processes": len(snapshot.processes),
+        },
+        "batches": {
+            "count": batches,
+            "messages": batched,
+            "avg_messages_per_batch": round(batched / batches, 2) if batches else 0.0,
+        },
+        "events": _events(c),
+        "errors": _by_prefix(c, "error:"),
+        "fallbacks": _by_prefix(c, "fallback:"),
+        "wire": {
+            "bytes_sent": c.get("wire_bytes_sent", 0),
+            "bytes_received": c.get("wire_bytes_received", 0),
+        },
+        "series": _series(snapshot, minutes),
+        "since": snapshot.since,
+        "enabled": bool(get_setting("STATS_ENABLED")),
+    }
+
+
+def get_stats(recorder: StatsRecorder | None = None) -> dict[str, Any]:
+    """Flush this process's counts, then return the fleet-wide stats.
+
+    Raises :class:`StatsUnavailable` when the cache cannot be read.
+    """
+    recorder = recorder if recorder is not None else get_recorder()
+    recorder.flush()
+    now = int(recorder.clock() // 60)
+    minutes = range(now - _SERIES_MINUTES + 1, now + 1)
+    return build_stats(recorder.store.read(minutes), minutes)
+
+
+def reset_stats(recorder: StatsRecorder | None = None) -> None:
+    """Zero the shared counters (see :meth:`StatsRecorder.reset`)."""
+    (recorder if recorder is not None else get_recorder()).reset()
+
+
+def get_stats_payload(user: Any) -> dict[str, Any] | None:
+    """Return the stats for the WebSocket ``get_stats`` event, or None when ``user`` may not see them.
+
+    Permission is ``STATS_PERMISSION_CLASSES`` evaluated for ``user`` (staff by default). Blocking
+    (cache I/O): call it from a thread (``sync_to_async``) or use :func:`aget_stats_payload`.
+    """
+    from ..api.permissions import user_has_stats_permission
+
+    if not user_has_stats_permission(user):
+        return None
+    try:
+        return get_stats()
+    except StatsUnavailable:
+        return {"available": False, "detail": "The stats cache is unavailable."}
+
+
+async def aget_stats_payload(user: Any) -> dict[str, Any] | None:
+    """Async :func:`get_stats_payload`, run in Channels' database thread."""
+    from channels.db import database_sync_to_async
+
+    return await database_sync_to_async(get_stats_payload)(user)  # type: ignore[no-any-return]

@@ -1,0 +1,120 @@
+"""Shared fixtures: a real Redis (never skipped on CI), free ports, server processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        import redis
+    except ImportError:
+        return False
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def require_or_skip(available: bool, what: str) -> None:
+    """Skip when ``what`` is missing locally; fail on CI, where everything must run."""
+    if available:
+        return
+    if ON_CI:
+        pytest.fail(f"{what} is required on CI (CI=true) but is not available")
+    pytest.skip(f"{what} not available")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the real Redis the tests use (127.0.0.1:6379 or $REDIS_URL)."""
+    require_or_skip(_redis_answers(REDIS_URL), f"Redis at {REDIS_URL}")
+    return REDIS_URL
+
+
+def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    yield free_port()
+
+
+class ServerProcess:
+    """A real server process (daphne or reznet-daphne) on 127.0.0.1, stopped at teardown."""
+
+    def __init__(self, argv: list[str], port: int, env: dict[str, str] | None = None) -> None:
+        import subprocess
+        import sys
+        import tempfile
+
+        self.port = port
+        self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, *argv],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.output()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not listen on {self.port}:\n{self.output()}")
+
+    def output(self) -> str:
+        with open(self.log.name, errors="replace") as f:
+            return f.read()
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+@pytest.fixture
+def example_server(tmp_path: object) -> Iterator[ServerProcess]:
+    """The example project under a real daphne process on 127.0.0.1 (in-memory layer)."""
+    port = free_port()
+    server = ServerProcess(
+        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "example_project.asgi:application"],
+        port,
+        env={
+            "DJANGO_SETTINGS_MODULE": "example_project.settings",
+            "EXAMPLE_DB": str(tmp_path) + "/db.sqlite3",
+            "REDIS_URL": "",
+        },
+    )
+    yield server
+    server.stop()
