@@ -8,7 +8,7 @@ from django.apps import AppConfig
 
 __all__ = ["ReznetWsConfig"]
 
-_CHECK_MODULES = ("reznet_ws.checks",)
+_CHECK_MODULES = ("reznet_ws.checks", "reznet_ws.checks_layers", "reznet_ws.checks_stats")
 
 
 class ReznetWsConfig(AppConfig):

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     # per-connection batching
     "BATCH_WINDOW": 0.05,
     "BATCH_SIZE": 10,
+    # fan-out (join_group / broadcast)
+    "FANOUT_MAX_BACKLOG": 1_048_576,
+    "FANOUT_MAX_DROPS": 100,
     # incoming messages
     "MAX_MESSAGE_BYTES": 1_048_576,
     "MAX_INFLATE_BYTES": 1_048_576,
@@ -44,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "STATS_FLUSH_INTERVAL": 1.0,
     "STATS_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "STATS_KEY_PREFIX": "reznet_ws",
+    "STATS_PROMETHEUS": False,
     # permessage-deflate for daphne (reznet_ws.server)
     "PERMESSAGE_DEFLATE": True,
     "DEFLATE_LEVEL": 6,

@@ -25,18 +25,27 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from .codec import SUBPROTOCOL, Codec, FieldMap, ProtocolError
 from .conf import get_config
 from .encoding import EncodedEvent, broadcast_cache, codec_for, default_field_map
+from .fanout import find_transport, get_hub, transport_backlog
 from .stats import get_recorder
 
-__all__ = ["CLOSE_TOO_MANY_ERRORS", "OptimizedConsumerMixin", "OptimizedJsonWebsocketConsumer"]
+__all__ = [
+    "CLOSE_TOO_MANY_ERRORS",
+    "CLOSE_TOO_SLOW",
+    "OptimizedConsumerMixin",
+    "OptimizedJsonWebsocketConsumer",
+]
 
 logger = logging.getLogger("reznet_ws.consumers")
 
 #: Close code sent after ``MAX_PROTOCOL_ERRORS`` bad messages on one connection.
 CLOSE_TOO_MANY_ERRORS = 4008
+#: Close code sent to a client that could not keep up: ``FANOUT_MAX_DROPS`` broadcasts in a row
+#: were dropped because its socket's write buffer held more than ``FANOUT_MAX_BACKLOG`` bytes.
+CLOSE_TOO_SLOW = 4009
 #: Channel-layer message type of :meth:`OptimizedConsumerMixin.broadcast`.
 BROADCAST_TYPE = "reznet.event"
 _DEFLATE_SCOPE_KEY = "reznet.permessage_deflate"
-_CONTROL_EVENTS = frozenset({"connection_established", "error", "stats_response"})
+_UNSET = object()
 
 
 class OptimizedConsumerMixin:
@@ -58,6 +67,10 @@ class OptimizedConsumerMixin:
         self._closing = False
         self._protocol_errors = 0
         self._codec: Codec | None = None
+        self._deflate = False
+        self._hub_groups: set[str] = set()
+        self._dropped_in_a_row = 0
+        self._transport: Any = _UNSET
 
     # ------------------------------------------------------------------ hooks
 
@@ -110,6 +123,7 @@ class OptimizedConsumerMixin:
             subprotocol = SUBPROTOCOL
         await super().accept(subprotocol, headers)  # type: ignore[misc]
         self._accepted = True
+        self._deflate = self.uses_transport_compression()
         get_recorder().connection_opened(self.protocol_version)
         if self.protocol_version == 2:
             await self._send_raw("connection_established", self._connection_info())
@@ -141,7 +155,9 @@ class OptimizedConsumerMixin:
         await super().close(code, reason)  # type: ignore[misc]
 
     async def websocket_disconnect(self, message: Mapping[str, Any]) -> None:
-        """Stop the batch timer and count the connection out, then let Channels clean up."""
+        """Leave the hub groups, stop the batch timer, count the connection out."""
+        self._closing = True
+        await self._leave_all_groups()
         self._cancel_batch_timer()
         # The socket is gone: events still queued cannot be delivered to it.
         self._batch.clear()
@@ -182,6 +198,7 @@ class OptimizedConsumerMixin:
             group,
             {
                 "type": BROADCAST_TYPE,
+                "group": group,
                 "id": message_id,
                 "event": event,
                 "v1": v1_text,
@@ -191,9 +208,65 @@ class OptimizedConsumerMixin:
         )
 
     async def reznet_event(self, message: Mapping[str, Any]) -> None:
-        """Channel-layer handler for :meth:`broadcast` messages."""
+        """Channel-layer handler for :meth:`broadcast` to groups joined with ``group_add``.
+
+        Groups joined with :meth:`join_group` are served by the process hub instead; a message
+        for such a group arriving here too (joined both ways) is ignored, so nothing is doubled.
+        """
+        if message.get("group") in self._hub_groups:
+            return
         encoded = broadcast_cache().get_or_create(message["id"], message["event"], message["v1"])
         await self._deliver(encoded, optimize=message["optimize"], batch=message["batch"])
+
+    # ------------------------------------------------------------ fast groups
+
+    async def join_group(self, group: str) -> None:
+        """Join ``group`` for :meth:`broadcast` through the process hub (the fast path).
+
+        The hub joins the channel-layer group once per process and delivers each broadcast to
+        its local members without a per-member queue, task or thread hop. Handler-type
+        messages (``group_send`` with your own ``type``) need ``channel_layer.group_add``.
+        """
+        if group in self._hub_groups:
+            return
+        self._hub_groups.add(group)
+        await get_hub(self.channel_layer).join(group, self)  # type: ignore[attr-defined]
+
+    async def leave_group(self, group: str) -> None:
+        """Leave a group joined with :meth:`join_group`."""
+        if group not in self._hub_groups:
+            return
+        self._hub_groups.discard(group)
+        await get_hub(self.channel_layer).leave(group, self)  # type: ignore[attr-defined]
+
+    async def _leave_all_groups(self) -> None:
+        for group in list(self._hub_groups):
+            await self.leave_group(group)
+
+    async def deliver_broadcast(
+        self, encoded: EncodedEvent, *, optimize: bool, batch: bool
+    ) -> None:
+        """Called by the hub for each broadcast to a group this connection joined.
+
+        A client whose socket buffers more than ``FANOUT_MAX_BACKLOG`` bytes misses the event
+        (counted as ``slow_client_drop``); after ``FANOUT_MAX_DROPS`` misses in a row it is
+        closed with code 4009, so one slow or dead client never grows memory without bound.
+        """
+        if self._closing:
+            return
+        config = get_config()
+        if self._transport is _UNSET:
+            self._transport = find_transport(self.base_send)  # type: ignore[attr-defined]
+        backlog = transport_backlog(self._transport)
+        if backlog is not None and backlog > config["FANOUT_MAX_BACKLOG"]:
+            get_recorder().record_error("slow_client_drop")
+            self._dropped_in_a_row += 1
+            if self._dropped_in_a_row >= config["FANOUT_MAX_DROPS"]:
+                self._closing = True
+                await super().close(CLOSE_TOO_SLOW)  # type: ignore[misc]
+            return
+        self._dropped_in_a_row = 0
+        await self._deliver(encoded, optimize=optimize, batch=batch)
 
     async def _deliver(self, encoded: EncodedEvent, *, optimize: bool, batch: bool) -> None:
         codec = self.get_codec()
@@ -216,20 +289,25 @@ class OptimizedConsumerMixin:
                     get_config()["BATCH_WINDOW"], self._on_batch_timer
                 )
             return
-        await self.flush_batch()
-        frame = codec.event_frame(encoded.event, data_text)
-        await self._send_frame(codec, frame, [encoded])
+        if self._batch:
+            await self.flush_batch()
+        payload, compressed, size = encoded.v2_frame(codec, not self._deflate)
+        if compressed:
+            await self.send(bytes_data=payload)  # type: ignore[attr-defined]
+        else:
+            await self.send(text_data=payload)  # type: ignore[attr-defined]
+        get_recorder().record_message(
+            encoded.event, encoded.v1_size(codec), size, compressed, log=False
+        )
 
     async def _send_v1(self, encoded: EncodedEvent, codec: Codec) -> None:
         text = encoded.v1_text(codec)
         await self.send(text_data=text)  # type: ignore[attr-defined]
         size = len(text)  # v1 text is ASCII (json.dumps escapes the rest)
-        get_recorder().record_message(encoded.event, size, size, False)
+        get_recorder().record_message(encoded.event, size, size, False, log=False)
 
     async def _send_frame(self, codec: Codec, frame: str, events: list[EncodedEvent]) -> None:
-        payload, compressed = codec.finalize(
-            frame, allow_gzip=not self.uses_transport_compression()
-        )
+        payload, compressed = codec.finalize(frame, allow_gzip=not self._deflate)
         if isinstance(payload, bytes):
             await self.send(bytes_data=payload)  # type: ignore[attr-defined]
             size = len(payload)
@@ -241,7 +319,7 @@ class OptimizedConsumerMixin:
         for i, encoded in enumerate(events):
             original = encoded.v1_size(codec)
             recorder.record_message(
-                encoded.event, original, share + (rest if i == 0 else 0), compressed
+                encoded.event, original, share + (rest if i == 0 else 0), compressed, log=False
             )
 
     async def _send_raw(self, event: str, data: Any) -> None:

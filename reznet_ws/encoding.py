@@ -15,7 +15,7 @@ from django.dispatch import receiver
 
 from .codec import DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS, Codec, FieldMap
 from .conf import get_config
-from .stats import get_recorder
+from .stats import get_recorder, log_payload
 
 __all__ = ["BroadcastCache", "EncodedEvent", "broadcast_cache", "codec_for", "default_field_map"]
 
@@ -69,7 +69,7 @@ def _clear_caches(*, setting: str, **kwargs: Any) -> None:
 class EncodedEvent:
     """One event and its encodings, each computed at most once (per codec for v2)."""
 
-    __slots__ = ("_data", "_has_data", "_v1", "_v2", "event")
+    __slots__ = ("_data", "_frames", "_has_data", "_v1", "_v2", "event")
 
     def __init__(self, event: str, data: Any = None, v1: str | None = None) -> None:
         self.event = event
@@ -77,6 +77,7 @@ class EncodedEvent:
         self._has_data = v1 is None
         self._v1 = v1
         self._v2: dict[int, str | None] = {}
+        self._frames: dict[tuple[int, bool], tuple[str | bytes, bool, int]] = {}
 
     @property
     def data(self) -> Any:
@@ -120,6 +121,28 @@ class EncodedEvent:
                 )
         self._v2[key] = text
         return text
+
+    def v2_frame(self, codec: Codec, allow_gzip: bool) -> tuple[str | bytes, bool, int]:
+        """Return ``(payload, compressed, size in bytes)`` of the event's v2 frame.
+
+        Only call after :meth:`v2_data_text` returned text. Computed once per codec and gzip
+        permission, then shared by every recipient in this process.
+        """
+        key = (id(codec), allow_gzip)
+        frame = self._frames.get(key)
+        if frame is None:
+            text = codec.event_frame(self.event, self._v2[id(codec)])  # type: ignore[arg-type]
+            payload, compressed = codec.finalize(text, allow_gzip=allow_gzip)
+            if isinstance(payload, bytes):
+                size = len(payload)
+            else:
+                size = len(payload) if payload.isascii() else len(payload.encode("utf-8"))
+            frame = self._frames[key] = (payload, compressed, size)
+            threshold = get_config()["LOG_PAYLOAD_THRESHOLD"]
+            original = self.v1_size(codec)
+            if threshold is not None and original >= threshold:
+                log_payload(self.event, original, size)
+        return frame
 
 
 class BroadcastCache:

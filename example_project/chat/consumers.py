@@ -72,7 +72,7 @@ class ChatConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.channel_id = "general"
         self.agent_tasks: set[asyncio.Task[None]] = set()
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.join_group(self.group_name)
         await self.accept()
 
     @property
@@ -82,7 +82,7 @@ class ChatConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for task in self.agent_tasks:
             task.cancel()
-        await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        # join_group() memberships end with the connection; nothing to discard here.
 
     def user_name(self) -> str:
         user = self.scope.get("user")
@@ -93,9 +93,9 @@ class ChatConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
     async def receive_event(self, event: str, data: Any) -> None:
         data = data if isinstance(data, dict) else {}
         if event == "join" and data.get("channel_id") in CHANNELS:
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+            await self.leave_group(self.group_name)
             self.channel_id = data["channel_id"]
-            await self.channel_layer.group_add(self.group_name, self.channel_name)
+            await self.join_group(self.group_name)
             await self.send_event("joined", {"channel_id": self.channel_id})
         elif event == "send_message" and isinstance(data.get("content"), str):
             content = data["content"][:4000]

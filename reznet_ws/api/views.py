@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.http import Http404, HttpResponse
-from django.urls import include, path, reverse
+from django.urls import include, path
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -73,9 +73,7 @@ class StatsView(StatsPermissionMixin, APIView):
             return _unavailable()
 
 
-@extend_schema(
-    tags=_TAGS, request=None, responses={200: ResetSerializer, 503: DetailSerializer}
-)
+@extend_schema(tags=_TAGS, request=None, responses={200: ResetSerializer, 503: DetailSerializer})
 class StatsResetView(StatsPermissionMixin, APIView):
     """Zero the counters (open connections stay counted)."""
 
@@ -133,16 +131,14 @@ class HealthView(APIView):
         return Response(health, status=200 if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
-@extend_schema(
-    tags=_TAGS, responses={(200, "text/plain"): OpenApiTypes.STR, 501: DetailSerializer}
-)
+@extend_schema(tags=_TAGS, responses={(200, "text/plain"): OpenApiTypes.STR, 501: DetailSerializer})
 class MetricsView(StatsPermissionMixin, APIView):
     """Prometheus text format (when STATS_PROMETHEUS is on; needs the prometheus extra)."""
 
     schema = AutoSchema()
 
     def get(self, request: Request) -> HttpResponse | Response:
-        if not get_config().get("STATS_PROMETHEUS", False):
+        if not get_config()["STATS_PROMETHEUS"]:
             raise Http404("STATS_PROMETHEUS is off.")
         if not prometheus_available():
             detail = f"prometheus_client is not installed: {INSTALL_HINT}"
@@ -167,9 +163,11 @@ class SchemaView(SpectacularAPIView):
     }
 
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        # Describe these endpoints where the project mounted them, and nothing else.
-        prefix = reverse("reznet_ws:health")[: -len("health")].lstrip("/")
+        # Describe these endpoints where the project mounted them (the route of this view minus
+        # its own "schema"), and nothing else of the project.
         from . import urls
 
-        self.urlconf = [path(prefix, include((urls.api_urlpatterns, "reznet_ws")))]
+        prefix = request.resolver_match.route.removesuffix("schema")
+        patterns = [path(prefix, include((urls.api_urlpatterns, "reznet_ws")))]
+        self.urlconf = patterns  # type: ignore[assignment]  # drf-spectacular takes patterns too
         return super().get(request, *args, **kwargs)  # type: ignore[no-any-return]

@@ -6,6 +6,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from .compression import gzip_compress, gzip_inflate
 from .errors import ProtocolError
@@ -33,8 +34,16 @@ def _compact_dumps(*, ensure_ascii: bool) -> Callable[[object], str]:
     make_encoder = getattr(json.encoder, "c_make_encoder", None)
     if make_encoder is None:
         return encoder.encode
-    strings = json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
-    chunks = make_encoder(None, None, strings, None, ":", ",", False, False, False)
+    strings = (
+        json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
+    )
+    try:
+        chunks = make_encoder(None, None, strings, None, ":", ",", False, False, False)
+        probe: object = {"a": [1, 2.5, None, True, "\u00e9\n"], "": {}}
+        if "".join(chunks(probe, 0)) != encoder.encode(probe):
+            return encoder.encode
+    except Exception:  # a Python whose private C encoder takes other arguments
+        return encoder.encode
 
     def dumps(value: object) -> str:
         return "".join(chunks(value, 0))
@@ -113,7 +122,7 @@ class Codec:
         return text
 
     def encode_event(self, event: str, data: object) -> str:
-        """Return the v2 event frame for ``event`` and ``data`` (``encode_data`` + ``event_frame``)."""
+        """Return the v2 event frame for ``event`` and ``data`` (encode_data, then event_frame)."""
         return self.event_frame(event, self.encode_data(data))
 
     def event_frame(self, event: str, data_text: str) -> str:
@@ -155,9 +164,9 @@ class Codec:
     def _event_json(self, event: str) -> str:
         text = self._events.get(event)
         if text is None:
-            if type(event) is not str:
+            if not isinstance(event, str):
                 raise TypeError(f"an event name must be a str, not {type(event).__name__}")
-            text = self._dump(event)
+            text = self._dump(str.__str__(event))
             if _SURROGATE.search(text):
                 text = self._dump_ascii(event)
             if len(self._events) < _EVENT_CACHE_SIZE:
@@ -185,7 +194,7 @@ class Codec:
         if type(obj) is not dict:
             raise ProtocolError("not_an_object", "a frame must be a JSON object")
         if "_v" in obj:
-            return [(item["event"], item["data"]) for item in self._decode_v2(obj)]
+            return [(cast(str, item["event"]), item["data"]) for item in self._decode_v2(obj)]
         if type(obj.get("event")) is not str or "data" not in obj:
             raise ProtocolError("invalid_frame", 'a v1 frame has "event" and "data"')
         return [(obj["event"], obj["data"])]
@@ -220,7 +229,9 @@ class Codec:
     def _load(self, text: str) -> dict[str, object]:
         obj = load_json(text, self.max_depth)
         if type(obj) is not dict:
-            raise ProtocolError("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+            raise ProtocolError(
+                "not_an_object", f"expected a JSON object, got {type(obj).__name__}"
+            )
         return obj
 
     def _inflate_text(self, data: bytes) -> str:

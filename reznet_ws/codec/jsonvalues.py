@@ -14,7 +14,7 @@ __all__ = ["django_default", "duration_iso_string", "json_key"]
 
 
 def duration_iso_string(duration: datetime.timedelta) -> str:
-    """Return ``duration`` as Django's ``duration_iso_string`` writes it (``P1DT02H03M04.000005S``)."""
+    """Return ``duration`` as Django's ``duration_iso_string`` writes it: ``P1DT02H03M04.5S``."""
     sign = ""
     if duration < datetime.timedelta(0):
         sign, duration = "-", -duration

@@ -53,8 +53,9 @@ def encode_timestamp(text: str) -> Encoded | None:
     base = _HEADS.get(head)
     if base is None:
         base = _minute_ms(head)
-        if len(_HEADS) < _HEADS_MAX:
-            _HEADS[head] = base
+        if len(_HEADS) >= _HEADS_MAX:  # time moves on: old minutes are not needed again
+            _HEADS.clear()
+        _HEADS[head] = base
     second = text[17:19]
     if base == _INVALID or not second.isdigit() or second > "59":
         return None
@@ -98,23 +99,41 @@ def _encode_rest(base: int, rest: str) -> Encoded | None:
     return [ms, frac, tz]
 
 
+def _integer(value: object) -> int | None:
+    # A JSON number with no fractional part, however it is written (1, 1.0, 1e3): JavaScript
+    # cannot tell them apart, so a Python decoder must not either.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def format_timestamp(ms: object, frac: object = 0, tz: object = None) -> str:
     """Return the ISO-8601 string ``format(ms, frac, tz)`` of protocol section 4.2.
 
-    Raises :class:`ValueError` when the arguments are not a valid encoding: ``ms`` not an int,
-    ``frac`` not 0/1/2, ``tz`` not ``None``/``False``/an int with ``|tz| < 1440``, or a local time
-    outside years 0001-9999.
+    Numbers may be ints or integral floats. Raises :class:`ValueError` when the arguments are not a
+    valid encoding: ``ms`` not an integer, ``frac`` not 0/1/2, ``tz`` not ``None``/``False``/an
+    integer with ``|tz| < 1440``, or a local time outside years 0001-9999.
     """
-    if type(ms) is not int:
+    millis, fraction = _integer(ms), _integer(frac)
+    if millis is None:
         raise ValueError(f"timestamp milliseconds must be an integer, not {ms!r}")
-    if type(frac) is not int or not 0 <= frac <= 2:
+    if fraction is None or not 0 <= fraction <= 2:
         raise ValueError(f"timestamp fraction format must be 0, 1 or 2, not {frac!r}")
     if tz is None or tz is False:
         offset = 0
-    elif type(tz) is int and -1440 < tz < 1440:
-        offset = tz
     else:
-        raise ValueError(f"timestamp offset must be null, false or minutes, not {tz!r}")
+        minutes = _integer(tz)
+        if minutes is None or not -1440 < minutes < 1440:
+            raise ValueError(f"timestamp offset must be null, false or minutes, not {tz!r}")
+        offset = minutes
+    return _format(millis, fraction, offset, tz is None, tz is False)
+
+
+def _format(ms: int, frac: int, offset: int, utc: bool, naive: bool) -> str:
     days, rest = divmod(ms + offset * 60_000, _DAY_MS)
     if not _MIN_DAY <= days <= _MAX_DAY:
         raise ValueError(f"timestamp {ms} is outside years 0001-9999")
@@ -125,9 +144,9 @@ def format_timestamp(ms: object, frac: object = 0, tz: object = None) -> str:
     text = f"{day.year:04d}-{day.month:02d}-{day.day:02d}T{hours:02d}:{minutes:02d}:{seconds:02d}"
     if milli or frac == 1:
         text += f".{milli:03d}000" if frac == 2 else f".{milli:03d}"
-    if tz is None:
+    if utc:
         return text + "Z"
-    if tz is False:
+    if naive:
         return text
     sign = "-" if offset < 0 else "+"
     return f"{text}{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"

@@ -42,8 +42,8 @@ def make_encoder(
     stamps = field_map.timestamp_fields
     # kout: exact str key -> written key, for keys that are not timestamp fields; grows with
     # unknown keys up to ``limit``. Timestamp fields miss it and take the slow path on purpose.
-    kout = {full: short for full, short in mapping.items() if full not in stamps}
-    stamp_out = {full: out_key(full, mapping, shorts) for full in stamps}
+    kout: dict[object, str] = {full: short for full, short in mapping.items() if full not in stamps}
+    stamp_out: dict[object, str] = {full: out_key(full, mapping, shorts) for full in stamps}
     limit = len(kout) + cache_size
     kout_get = kout.get
     scalars = _SCALARS
@@ -77,14 +77,12 @@ def make_encoder(
                 value = enc_dict(value) if value else {}  # type: ignore[arg-type]
             elif kind is list:
                 value = enc_list(value) if value else []  # type: ignore[arg-type]
-            elif not (
-                kind is str or kind is int or value is None or kind is bool or kind is float
-            ):
+            elif not (kind is str or kind is int or value is None or kind is bool or kind is float):
                 value = enc_other(value)
-            written = kout_get(key)  # type: ignore[arg-type]
+            written = kout_get(key)
             if written is not None:
                 out[written] = value
-            elif (written := stamp_get(key)) is not None:  # type: ignore[arg-type]
+            elif (written := stamp_get(key)) is not None:
                 out[written] = stamp_value(value)
             else:
                 put_slow(out, key, value)
@@ -92,7 +90,11 @@ def make_encoder(
 
     def enc_list(items: list[object] | tuple[object, ...]) -> list[object]:
         return [
-            enc_dict(item) if type(item) is dict else item if type(item) in scalars else enc_value(item)
+            enc_dict(item)
+            if type(item) is dict
+            else item
+            if type(item) in scalars
+            else enc_value(item)
             for item in items
         ]
 
@@ -151,7 +153,7 @@ def make_decoder(field_map: FieldMap) -> Callable[[object], object]:
 
     def dec_stamp(value: object) -> object:
         kind = type(value)
-        if kind is int:
+        if kind is int or (kind is float and value.is_integer()):  # type: ignore[attr-defined]
             return format_timestamp(value)
         if kind is list:
             if len(value) == 3:  # type: ignore[arg-type]

@@ -11,7 +11,8 @@ See docs/stats.md.
 
 from __future__ import annotations
 
-from .recorder import OTHER_EVENT, StatsRecorder, get_recorder, log_payload
+from .payload_log import log_payload
+from .recorder import OTHER_EVENT, StatsRecorder, get_recorder
 from .report import (
     aget_stats_payload,
     build_stats,

@@ -1,4 +1,4 @@
-"""The stats in the Prometheus text format, through ``prometheus_client`` (the ``prometheus`` extra).
+"""The stats in Prometheus text format via ``prometheus_client`` (the ``prometheus`` extra).
 
 The counters are fleet-wide (read from the stats cache), so every process serves the same values:
 scrape one endpoint, not every process.
@@ -65,18 +65,31 @@ def _families(stats: Mapping[str, Any]) -> Iterator[Any]:
     batches, wire, events = stats["batches"], stats["wire"], stats["events"]
     yield _counter("batches", "Batch frames sent.", batches["count"])
     yield _counter("batched_messages", "Events sent inside batch frames.", batches["messages"])
-    for field, doc in (("messages", "Events delivered"), ("bytes_original", "Plain JSON bytes"),
-                       ("bytes_optimized", "Bytes sent")):
+    for field, doc in (
+        ("messages", "Events delivered"),
+        ("bytes_original", "Plain JSON bytes"),
+        ("bytes_optimized", "Bytes sent"),
+    ):
         per_event = {name: e[field] for name, e in events.items()}
         yield _labelled(f"event_{field}", f"{doc}, per event.", "event", per_event)
     yield _labelled("errors", "Rejected client messages, per code.", "code", stats["errors"])
-    yield _labelled("fallbacks", "Payloads sent unoptimized, per reason.", "reason",
-                    stats["fallbacks"])
+    yield _labelled(
+        "fallbacks", "Payloads sent unoptimized, per reason.", "reason", stats["fallbacks"]
+    )
     connections = stats["connections"]
-    yield _labelled("connections_opened", "Connections accepted, per protocol.", "version",
-                    connections["opened_by_version"])
-    yield _labelled("active_connections", "Open connections, per protocol.", "version",
-                    connections["by_version"], kind="g")
+    yield _labelled(
+        "connections_opened",
+        "Connections accepted, per protocol.",
+        "version",
+        connections["opened_by_version"],
+    )
+    yield _labelled(
+        "active_connections",
+        "Open connections, per protocol.",
+        "version",
+        connections["by_version"],
+        kind="g",
+    )
     yield _counter("wire_bytes_sent", "Bytes written to sockets.", wire["bytes_sent"])
     yield _counter("wire_bytes_received", "Bytes read from sockets.", wire["bytes_received"])
 
@@ -84,8 +97,9 @@ def _families(stats: Mapping[str, Any]) -> Iterator[Any]:
 def _cache_up(up: bool) -> Any:
     from prometheus_client.core import GaugeMetricFamily
 
-    return GaugeMetricFamily("reznet_ws_stats_cache_up", "1 when the stats cache answers.",
-                             value=1 if up else 0)
+    return GaugeMetricFamily(
+        "reznet_ws_stats_cache_up", "1 when the stats cache answers.", value=1 if up else 0
+    )
 
 
 class _Collector:

@@ -18,12 +18,12 @@ import weakref
 from collections import Counter
 from collections.abc import Callable
 
-from ..conf import get_setting
+from ..conf import get_config, get_setting
+from .payload_log import log_payload
 from .store import StatsStore, StatsUnavailable
 
-__all__ = ["OTHER_EVENT", "StatsRecorder", "get_recorder", "log_payload"]
+__all__ = ["OTHER_EVENT", "StatsRecorder", "get_recorder"]
 
-payload_logger = logging.getLogger("reznet_ws.payload")
 logger = logging.getLogger("reznet_ws.stats")
 
 #: The event name that stands for all events past :attr:`StatsRecorder.max_events`.
@@ -31,20 +31,10 @@ OTHER_EVENT = "(other)"
 _GAUGE_KEYS = ("active_connections", "connections:")
 
 
-def log_payload(event: str, original: int, optimized: int) -> None:
-    """Log ``Payload EVENT: 5432B -> 2871B (47.1% reduction)`` on ``reznet_ws.payload`` (INFO).
-
-    Only for payloads of at least ``LOG_PAYLOAD_THRESHOLD`` original bytes (``None`` turns the
-    line off). :meth:`StatsRecorder.record_message` calls it; call it directly for sends the
-    recorder does not see.
-    """
-    threshold = get_setting("LOG_PAYLOAD_THRESHOLD")
-    if threshold is None or original < threshold or not payload_logger.isEnabledFor(logging.INFO):
-        return
-    reduction = (1 - optimized / original) * 100 if original else 0.0
-    payload_logger.info(
-        "Payload %s: %dB -> %dB (%.1f%% reduction)", event, original, optimized, reduction
-    )
+def _gauges(counters: Counter[str]) -> dict[str, int]:
+    return {
+        k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("connections:") and v
+    }
 
 
 def _new_process_id() -> str:
@@ -94,14 +84,25 @@ class StatsRecorder:
         return bool(get_setting("STATS_ENABLED"))
 
     def record_message(
-        self, event: str, original_bytes: int, optimized_bytes: int, compressed: bool, count: int = 1
+        self,
+        event: str,
+        original_bytes: int,
+        optimized_bytes: int,
+        compressed: bool,
+        count: int = 1,
+        log: bool = True,
     ) -> None:
         """Called once per event delivered (``count`` events of one encoding at once).
 
-        Also writes the payload log line (see :func:`log_payload`).
+        With ``log`` (the default) it also writes the payload log line (see
+        :func:`log_payload`); the consumer passes ``log=False`` and logs once per encoding
+        instead, so a broadcast to many connections writes one line, not one per connection.
         """
-        log_payload(event, original_bytes, optimized_bytes)
-        if not self.enabled():
+        config = get_config()
+        threshold = config["LOG_PAYLOAD_THRESHOLD"]
+        if log and threshold is not None and original_bytes >= threshold:
+            log_payload(event, original_bytes, optimized_bytes)
+        if not config["STATS_ENABLED"]:
             return
         original, optimized = original_bytes * count, optimized_bytes * count
         minute = int(self.clock() // 60)
@@ -150,8 +151,9 @@ class StatsRecorder:
 
     def connection_opened(self, version: int) -> None:
         """Called when a connection is accepted with protocol ``version`` (1 or 2)."""
-        self._add(("active_connections", 1), (f"connections:v{version}", 1),
-                  (f"opened:v{version}", 1))
+        self._add(
+            ("active_connections", 1), (f"connections:v{version}", 1), (f"opened:v{version}", 1)
+        )
 
     def connection_closed(self, version: int) -> None:
         """Called when an accepted connection ends."""
@@ -181,10 +183,7 @@ class StatsRecorder:
     def gauges(self) -> dict[str, int]:
         """Return this process's open connections per protocol version (``{"v2": 3}``)."""
         with self.lock:
-            return {
-                k.split(":", 1)[1]: v for k, v in self.counters.items()
-                if k.startswith("connections:") and v
-            }
+            return _gauges(self.counters)
 
     def pending(self) -> tuple[dict[str, int], dict[int, tuple[int, ...]]]:
         """Return the counter and per-minute deltas not yet flushed."""
@@ -193,13 +192,14 @@ class StatsRecorder:
 
     def _diff(self) -> tuple[dict[str, int], dict[int, tuple[int, ...]]]:
         counters = {
-            k: v - self._flushed[k] for k, v in self.counters.items()
+            k: v - self._flushed[k]
+            for k, v in self.counters.items()
             if v != self._flushed[k] and not k.startswith(_GAUGE_KEYS)
         }
         minutes = {}
         for minute, values in self.minutes.items():
             done = self._flushed_minutes.get(minute, (0, 0, 0))
-            delta = tuple(a - b for a, b in zip(values, done))
+            delta = tuple(a - b for a, b in zip(values, done, strict=True))
             if any(delta):
                 minutes[minute] = delta
         return counters, minutes
@@ -212,34 +212,42 @@ class StatsRecorder:
         for m in [m for m in self.minutes if m < horizon]:
             del self.minutes[m]
 
-    def flush(self) -> bool:
+    def flush(self, wait: float = -1) -> bool:
         """Send what was counted since the last flush to the store; return False on failure.
 
         Called by the flush thread, at exit and by :func:`~reznet_ws.stats.get_stats` before it
-        reads. Never raises: a failure is logged once and retried by the next flush.
+        reads. Never raises: a failure is logged once and retried by the next flush. ``wait``
+        bounds the wait for a flush already running (seconds; -1: no bound).
         """
-        with self._flush_lock:
-            with self.lock:
-                counters = self.counters.copy()
-                minutes = {m: list(v) for m, v in self.minutes.items()}
-                delta, minute_delta = self._diff()
-            gauges = {k.split(":", 1)[1]: v for k, v in counters.items()
-                      if k.startswith("connections:") and v}
-            process = None
-            if gauges or self._published:
-                process = (self.process_id, gauges, self.process_ttl)
-            if not (delta or minute_delta or process):
-                return True
-            try:
-                self.store.apply(delta, minute_delta, process)
-            except StatsUnavailable as exc:
-                self._set_available(False, exc)
-                return False
-            self._published = bool(gauges)
-            with self.lock:
-                self._mark_flushed(counters, minutes)
-            self._set_available(True)
+        if not self._flush_lock.acquire(timeout=wait):
+            return False
+        try:
+            return self._flush()
+        finally:
+            self._flush_lock.release()
+
+    def _flush(self) -> bool:
+        # Called with ``_flush_lock`` held.
+        with self.lock:
+            counters = self.counters.copy()
+            minutes = {m: list(v) for m, v in self.minutes.items()}
+            delta, minute_delta = self._diff()
+        gauges = _gauges(counters)
+        process = None
+        if gauges or self._published:
+            process = (self.process_id, gauges, self.process_ttl)
+        if not (delta or minute_delta or process):
             return True
+        try:
+            self.store.apply(delta, minute_delta, process)
+        except StatsUnavailable as exc:
+            self._set_available(False, exc)
+            return False
+        self._published = bool(gauges)
+        with self.lock:
+            self._mark_flushed(counters, minutes)
+        self._set_available(True)
+        return True
 
     def discard_pending(self) -> None:
         """Forget what was counted since the last flush."""
@@ -271,7 +279,9 @@ class StatsRecorder:
         else:
             logger.warning(
                 "Stats cache %r is unavailable (%s); counting continues in process and is "
-                "flushed when it is back.", alias, exc,
+                "flushed when it is back.",
+                alias,
+                exc,
             )
 
     def _ensure_started(self) -> None:
@@ -306,7 +316,7 @@ class StatsRecorder:
         self._stop.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        self.flush()
+        self.flush(wait=timeout)  # a flush stuck on an unresponsive cache must not hang exit
         if self._published:
             try:
                 self.store.drop_process(self.process_id)

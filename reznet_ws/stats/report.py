@@ -36,7 +36,7 @@ def _minute_iso(minute: int) -> str:
 
 
 def _by_prefix(counters: Mapping[str, int], prefix: str) -> dict[str, int]:
-    found = {k[len(prefix):]: v for k, v in counters.items() if k.startswith(prefix) and v}
+    found = {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix) and v}
     return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -60,8 +60,14 @@ def _series(snapshot: Snapshot, minutes: Sequence[int]) -> list[dict[str, Any]]:
     for minute in minutes:
         bucket = snapshot.minutes.get(minute, {})
         messages, original, optimized = (bucket.get(f, 0) for f in SERIES_FIELDS)
-        points.append({"minute": _minute_iso(minute), "messages": messages,
-                       "bytes_original": original, "bytes_optimized": optimized})
+        points.append(
+            {
+                "minute": _minute_iso(minute),
+                "messages": messages,
+                "bytes_original": original,
+                "bytes_optimized": optimized,
+            }
+        )
     return points
 
 
@@ -126,7 +132,7 @@ def reset_stats(recorder: StatsRecorder | None = None) -> None:
 
 
 def get_stats_payload(user: Any) -> dict[str, Any] | None:
-    """Return the stats for the WebSocket ``get_stats`` event, or None when ``user`` may not see them.
+    """Return the stats for the WebSocket ``get_stats`` event; None if ``user`` may not see them.
 
     Permission is ``STATS_PERMISSION_CLASSES`` evaluated for ``user`` (staff by default). Blocking
     (cache I/O): call it from a thread (``sync_to_async``) or use :func:`aget_stats_payload`.

@@ -7,7 +7,8 @@ import { test } from "node:test";
 import { Decoder, PROTOCOL_VERSION, SUBPROTOCOL } from "../../reznet_ws/static/reznet_ws/reznet-ws.js";
 
 const VECTORS = new URL("../vectors/vectors.json", import.meta.url);
-const file = existsSync(VECTORS) ? JSON.parse(readFileSync(VECTORS, "utf8")) : null;
+// Skipped while the file is missing, except in CI (CI=true), where nothing may be skipped.
+const file = existsSync(VECTORS) || process.env.CI === "true" ? JSON.parse(readFileSync(VECTORS, "utf8")) : null;
 const skip = file === null ? "tests/vectors/vectors.json not generated yet" : false;
 
 function decoderFor(vector) {

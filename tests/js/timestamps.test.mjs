@@ -125,7 +125,8 @@ test("parse inverts format for sampled instants", () => {
 });
 
 test("timestamps.json: format, parse and dates agree with the Python codec", (t) => {
-  if (!existsSync(VECTORS)) {
+  // Skipped while the file is missing, except in CI (CI=true), where nothing may be skipped.
+  if (!existsSync(VECTORS) && process.env.CI !== "true") {
     t.skip("tests/vectors/timestamps.json not generated yet");
     return;
   }

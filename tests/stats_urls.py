@@ -1,0 +1,11 @@
+"""URLconf of the stats, API and admin tests."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/websocket/", include("reznet_ws.api.urls")),
+]

@@ -1,0 +1,333 @@
+"""The process hub behind join_group()/broadcast(): membership, order, churn, slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from typing import Any
+
+import pytest
+import websockets
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.test import override_settings
+
+from reznet_ws.codec import SUBPROTOCOL, Codec
+from reznet_ws.consumers import CLOSE_TOO_SLOW, OptimizedConsumerMixin
+from reznet_ws.encoding import default_field_map
+from reznet_ws.fanout import get_hub
+from reznet_ws.stats import get_recorder
+
+from .conftest import ServerProcess, free_port
+from .test_wire import EXAMPLE_MAP
+
+pytestmark = pytest.mark.timeout(90)
+PLANS = 400  # ~17 KB each on v1: far past the slow client and kernel buffers
+
+
+class RoomConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        await self.join_group("hubroom")
+        await self.accept()
+
+    async def receive_event(self, event: str, data: Any) -> None:
+        if event == "shout":
+            await self.broadcast("hubroom", "said", data)
+        elif event == "also_group_add":
+            await self.channel_layer.group_add("hubroom", self.channel_name)
+            await self.send_event("ok", {})
+
+
+async def open_client(v2: bool) -> WebsocketCommunicator:
+    comm = WebsocketCommunicator(
+        RoomConsumer.as_asgi(), "/ws/", subprotocols=[SUBPROTOCOL] if v2 else []
+    )
+    connected, _ = await comm.connect()
+    assert connected
+    if v2:
+        assert json.loads(await comm.receive_from())["e"] == "connection_established"
+    return comm
+
+
+async def next_events(comm: WebsocketCommunicator) -> list[tuple[str, Any]]:
+    message = await comm.receive_output(timeout=3)
+    raw = message.get("text") if message.get("text") is not None else message["bytes"]
+    return Codec(default_field_map()).decode_frame(raw)
+
+
+async def test_hub_joins_the_layer_group_once_for_all_local_members() -> None:
+    layer = get_channel_layer()
+    clients = [await open_client(v2=i % 2 == 0) for i in range(6)]
+    hub = get_hub(layer)
+    assert hub.member_count() == 6
+    assert list(layer.groups["hubroom"]) == [hub.channel]  # one layer member for six sockets
+    await clients[0].send_json_to({"event": "shout", "data": {"n": 1}})
+    for client in clients:
+        assert await next_events(client) == [("said", {"n": 1})]
+    for client in clients:
+        await client.disconnect()
+    assert hub.member_count() == 0
+    assert "hubroom" not in layer.groups or hub.channel not in layer.groups["hubroom"]
+
+
+async def test_no_delivery_after_disconnect_and_no_doubles() -> None:
+    a = await open_client(v2=True)
+    b = await open_client(v2=False)
+    await b.disconnect()
+    await a.send_json_to({"event": "also_group_add"})  # a is now in the group both ways
+    assert await next_events(a) == [("ok", {})]
+    await a.send_json_to({"event": "shout", "data": {"n": 2}})
+    assert await next_events(a) == [("said", {"n": 2})]
+    assert await a.receive_nothing(timeout=0.2)
+    await a.disconnect()
+
+
+async def test_churn_every_connected_client_gets_everything_in_order() -> None:
+    layer = get_channel_layer()
+    sent: list[int] = []
+    clients: dict[int, tuple[WebsocketCommunicator, int]] = {}  # id -> (comm, first n)
+    received: dict[int, list[int]] = {}
+    done: dict[int, tuple[int, int]] = {}
+
+    next_id = 0
+    for n in range(60):
+        if n % 5 == 0:  # connect a new client
+            comm = await open_client(v2=next_id % 2 == 0)
+            clients[next_id] = (comm, n)
+            received[next_id] = []
+            next_id += 1
+        if n % 7 == 3 and len(clients) > 2:  # disconnect the oldest
+            cid = min(clients)
+            comm, first = clients.pop(cid)
+            await drain_until(comm, received[cid], n - 1)
+            await comm.disconnect()
+            done[cid] = (first, n - 1)
+        await layer.group_send("hubroom", broadcast_message(n))
+        sent.append(n)
+    for cid, (comm, first) in clients.items():
+        await drain_until(comm, received[cid], sent[-1])
+        done[cid] = (first, sent[-1])
+        await comm.disconnect()
+    for cid, (first, last) in done.items():
+        assert received[cid] == list(range(first, last + 1)), cid
+
+
+async def drain_until(comm: WebsocketCommunicator, into: list[int], last: int) -> None:
+    while not into or into[-1] < last:
+        into += [data["n"] for _, data in await next_events(comm)]
+
+
+def broadcast_message(n: int) -> dict[str, Any]:
+    return {
+        "type": "reznet.event",
+        "group": "hubroom",
+        "id": f"churn-{n}",
+        "event": "tick",
+        "v1": json.dumps({"event": "tick", "data": {"n": n}}),
+        "optimize": True,
+        "batch": False,
+    }
+
+
+def raw_handshake(port: int) -> socket.socket:
+    """Open a WebSocket that never reads: a tiny receive buffer, a handshake, then silence."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        b"GET /ws/chat/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\n\r\n"
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert b" 101 " in response
+    return sock
+
+
+@pytest.mark.slow
+async def test_a_slow_client_is_dropped_and_closed_without_stalling_others(
+    tmp_path: Any,
+) -> None:
+    port = free_port()
+    server = ServerProcess(
+        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "example_project.asgi:application"],
+        port,
+        env={
+            "DJANGO_SETTINGS_MODULE": "tests.fanout_settings",
+            "EXAMPLE_DB": str(tmp_path / "db.sqlite3"),
+            "REDIS_URL": "",
+        },
+    )
+    slow = raw_handshake(port)
+    try:
+        url = f"ws://127.0.0.1:{port}/ws/chat/"
+        origin = f"http://127.0.0.1:{port}"
+        async with websockets.connect(
+            url, origin=origin, subprotocols=[SUBPROTOCOL], max_size=None
+        ) as fast:
+            await fast.recv()
+            plans = 0
+            for _ in range(PLANS):
+                await fast.send(json.dumps({"event": "request_plan", "data": {"goal": "x"}}))
+                while True:
+                    events = Codec(EXAMPLE_MAP).decode_frame(
+                        await asyncio.wait_for(fast.recv(), 10)
+                    )
+                    if any(e == "workflow_plan" for e, _ in events):
+                        plans += 1
+                        break
+            assert plans == PLANS  # the fast client got every plan
+        slow.settimeout(10)
+        data, ended = b"", False
+        try:
+            while chunk := slow.recv(65536):
+                data += chunk
+            ended = True  # the server closed the connection
+        except ConnectionResetError:
+            ended = True  # ... or aborted it after its close handshake timed out
+        except TimeoutError:
+            pass
+        assert ended
+        # most broadcasts were dropped for the slow client, not buffered for it
+        assert len(data) < PLANS * 16_000 // 4, len(data)
+    finally:
+        slow.close()
+        server.stop()
+
+
+class _FullTransport:
+    """A Twisted-like transport whose write buffer holds 2 MB the client never read."""
+
+    dataBuffer = b"x" * 2_000_000
+    offset = 0
+    _tempDataLen = 0
+
+
+class StuckConsumer(RoomConsumer):
+    async def connect(self) -> None:
+        await super().connect()
+        self._transport = _FullTransport()
+
+
+@override_settings(REZNET_WS={"FANOUT_MAX_DROPS": 3})
+async def test_slow_client_drops_are_counted_then_it_is_closed_with_4009() -> None:
+    layer = get_channel_layer()
+    stuck = WebsocketCommunicator(StuckConsumer.as_asgi(), "/ws/")
+    await stuck.connect()
+    healthy = await open_client(v2=False)
+    before = get_recorder().counters["error:slow_client_drop"]
+    for n in range(3):
+        await layer.group_send("hubroom", broadcast_message(n))
+        assert [d["n"] for _, d in await next_events(healthy)] == [n]
+    assert get_recorder().counters["error:slow_client_drop"] == before + 3
+    assert await stuck.receive_output(timeout=2) == {
+        "type": "websocket.close",
+        "code": CLOSE_TOO_SLOW,
+    }
+    await healthy.disconnect()
+
+
+def layer_configs(redis_url: str) -> dict[str, dict[str, Any]]:
+    redis_config = {"hosts": [redis_url], "prefix": "reznet-fanout-test"}
+    return {
+        "inmemory": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+        "redis-core": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": redis_config},
+        "redis-pubsub": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": redis_config,
+        },
+        "batching-redis": {
+            "BACKEND": "reznet_ws.layers.BatchingChannelLayer",
+            "CONFIG": {
+                "inner": {
+                    "BACKEND": "channels_redis.core.RedisChannelLayer",
+                    "CONFIG": redis_config,
+                }
+            },
+        },
+    }
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("layer_name", ["inmemory", "redis-core", "redis-pubsub", "batching-redis"])
+async def test_hub_works_on_every_layer(layer_name: str, redis_url: str) -> None:
+    with override_settings(CHANNEL_LAYERS={"default": layer_configs(redis_url)[layer_name]}):
+        clients = [await open_client(v2=i % 2 == 0) for i in range(4)]
+        for n in range(12):
+            await clients[n % 4].send_json_to({"event": "shout", "data": {"n": n}})
+        sequences = []
+        for client in clients:
+            got: list[int] = []
+            while len(got) < 12:
+                got += [d["n"] for _, d in await next_events(client)]
+            assert await client.receive_nothing(timeout=0.2)
+            sequences.append(got)
+            await client.disconnect()
+        # every client got every broadcast once, all in the same order, which keeps each
+        # sender's own order (the four senders run concurrently, so they may interleave)
+        assert sorted(sequences[0]) == list(range(12))
+        assert all(seq == sequences[0] for seq in sequences)
+        for sender in range(4):
+            own = [n for n in sequences[0] if n % 4 == sender]
+            assert own == sorted(own)
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+async def test_two_processes_share_broadcasts_through_redis(redis_url: str, tmp_path: Any) -> None:
+    servers = []
+    try:
+        for i in range(2):
+            port = free_port()
+            servers.append(
+                ServerProcess(
+                    [
+                        "-m",
+                        "daphne",
+                        "-b",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "example_project.asgi:application",
+                    ],
+                    port,
+                    env={
+                        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+                        "EXAMPLE_DB": str(tmp_path / f"db{i}.sqlite3"),
+                        "REDIS_URL": redis_url,
+                    },
+                )
+            )
+        urls = [f"ws://127.0.0.1:{s.port}/ws/chat/" for s in servers]
+        codec = Codec(EXAMPLE_MAP)
+        async with (
+            websockets.connect(urls[0], subprotocols=[SUBPROTOCOL], origin="http://127.0.0.1") as a,
+            websockets.connect(urls[1], origin="http://127.0.0.1") as b,
+        ):
+            await a.recv()
+            await a.send(json.dumps({"event": "join", "data": {"channel_id": "engineering"}}))
+            await b.send(json.dumps({"event": "join", "data": {"channel_id": "engineering"}}))
+            assert codec.decode_frame(await a.recv())[0][0] == "joined"
+            assert codec.decode_frame(await b.recv())[0][0] == "joined"
+            for n in range(10):
+                sender = a if n % 2 == 0 else b
+                await sender.send(
+                    json.dumps({"event": "send_message", "data": {"content": f"m{n}"}})
+                )
+                await asyncio.sleep(0.02)  # order between the two senders
+            for ws in (a, b):
+                contents = []
+                while len(contents) < 10:
+                    for event, data in codec.decode_frame(await asyncio.wait_for(ws.recv(), 10)):
+                        assert event == "message_new"
+                        contents.append(data["content"])
+                assert contents == [f"m{n}" for n in range(10)]
+                with pytest.raises(asyncio.TimeoutError):  # exactly once: nothing more
+                    await asyncio.wait_for(ws.recv(), 0.5)
+    finally:
+        for server in servers:
+            server.stop()

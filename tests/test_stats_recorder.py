@@ -1,0 +1,319 @@
+"""The in-process recorder, its flush, the payload log line and the stats built from the store."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+
+from reznet_ws.stats import (
+    OTHER_EVENT,
+    Snapshot,
+    StatsRecorder,
+    StatsStore,
+    StatsUnavailable,
+    build_stats,
+    get_recorder,
+    get_stats,
+    log_payload,
+    reduction_percentage,
+)
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture(autouse=True)
+def _own_prefix() -> Iterator[None]:
+    """Each test counts under its own key prefix in the (process-wide) local-memory cache."""
+    get_recorder().stop()  # the process recorder's thread would flush into this test's prefix
+    with override_settings(REZNET_WS={"STATS_KEY_PREFIX": f"t-{uuid.uuid4().hex[:10]}"}):
+        yield
+
+
+class FakeStore:
+    """Records what the recorder sends; ``fail`` makes the next calls raise."""
+
+    alias = "fake"
+
+    def __init__(self) -> None:
+        self.counters: Counter[str] = Counter()
+        self.minutes: dict[int, Counter[int]] = {}
+        self.processes: list[tuple[str, dict[str, int], float]] = []
+        self.calls = 0
+        self.fail = False
+
+    def apply(
+        self,
+        counters: Mapping[str, int],
+        minutes: Mapping[int, tuple[int, ...]],
+        process: tuple[str, Mapping[str, int], float] | None = None,
+    ) -> None:
+        self.calls += 1
+        if self.fail:
+            raise StatsUnavailable("down")
+        self.counters.update(counters)
+        for minute, values in minutes.items():
+            self.minutes.setdefault(minute, Counter()).update(dict(enumerate(values)))
+        if process is not None:
+            self.processes.append((process[0], dict(process[1]), process[2]))
+
+    def reset(self, minutes: Iterable[int]) -> None:
+        self.counters.clear()
+
+
+def _recorder(store: Any = None) -> StatsRecorder:
+    return StatsRecorder(store, autostart=False)
+
+
+def test_record_message_counts_in_process_only() -> None:
+    store = FakeStore()
+    recorder = _recorder(store)
+    recorder.record_message("message_new", 5432, 2871, False)
+    recorder.record_message("message_new", 12543, 3421, True, count=3)
+    c = recorder.counters
+    assert c["total_messages"] == 4
+    assert c["total_bytes_original"] == 5432 + 3 * 12543
+    assert c["total_bytes_optimized"] == 2871 + 3 * 3421
+    assert c["compressed_messages"] == 3
+    assert c["event:message_new"] == 4
+    assert store.calls == 0  # nothing left the process
+
+
+def test_other_counters_keep_their_names() -> None:
+    recorder = _recorder(FakeStore())
+    recorder.record_batch(5)
+    recorder.record_error("too_deep")
+    recorder.record_fallback("ValueError")
+    recorder.connection_opened(2)
+    recorder.connection_opened(1)
+    recorder.connection_closed(1)
+    recorder.record_wire_bytes(300, 40)
+    c = recorder.counters
+    assert (c["batches"], c["batched_messages"]) == (1, 5)
+    assert c["error:too_deep"] == 1 and c["fallback:ValueError"] == 1
+    assert c["active_connections"] == 1
+    assert (c["connections:v2"], c["connections:v1"]) == (1, 0)
+    assert (c["wire_bytes_sent"], c["wire_bytes_received"]) == (300, 40)
+    assert recorder.gauges() == {"v2": 1}
+
+
+def test_flush_sends_each_count_once() -> None:
+    store = FakeStore()
+    recorder = _recorder(store)
+    recorder.clock = lambda: 600.0  # minute 10
+    recorder.record_message("a", 10, 5, False)
+    assert recorder.flush()
+    recorder.record_message("a", 10, 5, False)
+    recorder.record_error("malformed_json")
+    assert recorder.flush()
+    assert recorder.flush()  # nothing new: no call at all
+    assert store.calls == 2
+    assert store.counters["total_messages"] == 2
+    assert store.counters["event_original:a"] == 20
+    assert store.counters["error:malformed_json"] == 1
+    assert store.minutes[10] == Counter({0: 2, 1: 20, 2: 10})
+    assert recorder.pending() == ({}, {})
+
+
+def test_a_failed_flush_loses_nothing_and_logs_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="reznet_ws.stats")
+    store = FakeStore()
+    recorder = _recorder(store)
+    recorder.record_message("a", 10, 5, False)
+    store.fail = True
+    assert recorder.flush() is False
+    recorder.record_message("a", 10, 5, False)
+    assert recorder.flush() is False
+    assert not recorder.available
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    store.fail = False
+    assert recorder.flush() is True
+    assert store.counters["total_messages"] == 2
+    assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
+
+
+def test_gauges_are_published_while_connections_are_open() -> None:
+    store = FakeStore()
+    recorder = _recorder(store)
+    recorder.min_process_ttl = 7.0
+    recorder.connection_opened(2)
+    recorder.flush()
+    recorder.flush()  # heartbeat, although nothing else changed
+    recorder.connection_closed(2)
+    recorder.flush()
+    recorder.flush()  # nothing open, nothing published: no call
+    pid = recorder.process_id
+    assert store.processes == [(pid, {"v2": 1}, 7.0), (pid, {"v2": 1}, 7.0), (pid, {}, 7.0)]
+    assert store.calls == 3
+
+
+def test_per_minute_buckets_are_dropped_after_an_hour() -> None:
+    recorder = _recorder(FakeStore())
+    now = [0.0]
+    recorder.clock = lambda: now[0]
+    recorder.record_message("a", 10, 5, False)
+    now[0] = 59.0
+    recorder.record_message("a", 10, 5, False)
+    now[0] = 60.0
+    recorder.record_message("a", 10, 5, False)
+    assert recorder.minutes == {0: [2, 20, 10], 1: [1, 10, 5]}
+    now[0] = 62 * 60.0
+    recorder.record_message("a", 10, 5, False)
+    recorder.flush()
+    assert sorted(recorder.minutes) == [1, 62]
+
+
+def test_event_names_are_capped() -> None:
+    recorder = _recorder(FakeStore())
+    recorder.max_events = 2
+    for name in ("a", "b", "c", "d", "a"):
+        recorder.record_message(name, 10, 5, False)
+    assert recorder.counters["event:a"] == 2
+    assert recorder.counters["event:b"] == 1
+    assert recorder.counters[f"event:{OTHER_EVENT}"] == 2
+
+
+def test_stats_disabled_counts_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="reznet_ws.payload")
+    recorder = _recorder(FakeStore())
+    with override_settings(REZNET_WS={"STATS_ENABLED": False}):
+        recorder.record_message("big", 5000, 1000, False)
+        recorder.record_error("too_large")
+        recorder.connection_opened(2)
+    assert not recorder.counters
+    assert "Payload big: 5000B -> 1000B (80.0% reduction)" in caplog.text
+
+
+# -------------------------------------------------------------- log line
+
+
+def test_payload_log_line_has_the_original_format(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="reznet_ws.payload")
+    recorder = _recorder(FakeStore())
+    recorder.record_message("message_new", 5432, 2871, False)
+    recorder.record_message("workflow_progress", 12543, 3421, True)
+    recorder.record_message("small", 1023, 500, False)  # under the 1 KB threshold
+    log_payload("grew", 2000, 2100)
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("reznet_ws.payload", "INFO", "Payload message_new: 5432B -> 2871B (47.1% reduction)"),
+        (
+            "reznet_ws.payload",
+            "INFO",
+            "Payload workflow_progress: 12543B -> 3421B (72.7% reduction)",
+        ),
+        ("reznet_ws.payload", "INFO", "Payload grew: 2000B -> 2100B (-5.0% reduction)"),
+    ]
+
+
+def test_payload_log_threshold_is_a_setting(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="reznet_ws.payload")
+    with override_settings(REZNET_WS={"LOG_PAYLOAD_THRESHOLD": 100}):
+        log_payload("e", 100, 50)
+    with override_settings(REZNET_WS={"LOG_PAYLOAD_THRESHOLD": None}):
+        log_payload("off", 10**6, 50)
+    assert [r.getMessage() for r in caplog.records] == ["Payload e: 100B -> 50B (50.0% reduction)"]
+
+
+# ------------------------------------------------------ store and report
+
+
+def test_stats_through_the_local_memory_cache() -> None:
+    recorder = _recorder(None)
+    recorder.record_message("message_new", 5432, 2871, False, count=2)
+    recorder.record_message("typing", 100, 40, False)
+    recorder.record_batch(3)
+    recorder.record_error("malformed_json")
+    recorder.record_error("malformed_json")
+    recorder.record_error("too_deep")
+    recorder.connection_opened(2)
+    stats = get_stats(recorder)
+    assert stats["total_messages"] == 3
+    assert stats["total_bytes_original"] == 2 * 5432 + 100
+    assert stats["total_bytes_optimized"] == 2 * 2871 + 40
+    assert stats["reduction_percentage"] == reduction_percentage(10964, 5782) == 47.3
+    assert stats["avg_message_size"] == round(5782 / 3)
+    assert list(stats["events"]) == ["message_new", "typing"]
+    assert stats["events"]["typing"] == {
+        "messages": 1,
+        "bytes_original": 100,
+        "bytes_optimized": 40,
+        "reduction_percentage": 60.0,
+        "compressed_messages": 0,
+    }
+    assert stats["errors"] == {"malformed_json": 2, "too_deep": 1}
+    assert stats["active_connections"] == 1
+    assert stats["connections"]["by_version"] == {"v2": 1}
+    assert len(stats["series"]) == 60 and stats["series"][-1]["messages"] == 3
+    assert stats["series"][-1]["minute"].endswith(":00Z")
+    assert stats["since"] is not None
+
+
+def test_reset_forgets_unflushed_counts_but_not_open_connections() -> None:
+    recorder = _recorder(None)
+    recorder.connection_opened(1)
+    recorder.record_message("a", 10, 5, False)
+    assert get_stats(recorder)["total_messages"] == 1
+    recorder.record_message("a", 10, 5, False)  # not flushed yet
+    recorder.reset()
+    stats = get_stats(recorder)
+    assert stats["total_messages"] == 0 and stats["events"] == {}
+    assert stats["active_connections"] == 1
+    recorder.record_message("a", 10, 5, False)
+    assert get_stats(recorder)["total_messages"] == 1
+
+
+def test_generic_cache_repairs_its_index() -> None:
+    recorder = _recorder(None)
+    recorder.record_message("a", 10, 5, False)
+    recorder.flush()
+    # Another process overwrote the index (a lost get-then-set race).
+    caches["default"].set(f"{recorder.store.prefix}:fields", [], None)
+    recorder.record_error("too_deep")
+    recorder.flush()
+    stats = get_stats(recorder)
+    assert stats["total_messages"] == 1 and stats["errors"] == {"too_deep": 1}
+
+
+def test_store_reports_an_unknown_alias_as_unavailable() -> None:
+    with pytest.raises(StatsUnavailable):
+        StatsStore(alias="nope").ping()
+
+
+def test_build_stats_of_an_empty_store() -> None:
+    stats = build_stats(Snapshot(), [])
+    assert stats["total_messages"] == 0
+    assert stats["reduction_percentage"] == 0.0
+    assert stats["avg_message_size"] == 0
+    assert stats["batches"]["avg_messages_per_batch"] == 0.0
+    assert stats["series"] == [] and stats["since"] is None
+
+
+# ----------------------------------------------------------- the thread
+
+
+def test_flush_thread_runs_and_stop_flushes_the_rest() -> None:
+    store = FakeStore()
+    recorder = StatsRecorder(store)  # autostart
+    with override_settings(REZNET_WS={"STATS_FLUSH_INTERVAL": 0.01}):
+        recorder.record_message("a", 10, 5, False)
+        deadline = time.monotonic() + 10
+        while store.counters["total_messages"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.counters["total_messages"] == 1
+    with override_settings(REZNET_WS={"STATS_FLUSH_INTERVAL": 3600}):
+        recorder.stop()  # wake the thread up so the long interval applies after
+        recorder.record_message("a", 10, 5, False)  # restarts the thread
+        recorder.stop()
+    assert store.counters["total_messages"] == 2
+    assert recorder.pending() == ({}, {})
+
+
+def test_get_recorder_is_process_wide() -> None:
+    assert get_recorder() is get_recorder()
