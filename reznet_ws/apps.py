@@ -8,7 +8,12 @@ from django.apps import AppConfig
 
 __all__ = ["ReznetWsConfig"]
 
-_CHECK_MODULES = ("reznet_ws.checks", "reznet_ws.checks_layers", "reznet_ws.checks_stats")
+_CHECK_MODULES = (
+    "reznet_ws.checks",
+    "reznet_ws.checks_layers",
+    "reznet_ws.checks_stats",
+    "reznet_ws.checks_server",
+)
 
 
 class ReznetWsConfig(AppConfig):

@@ -289,16 +289,20 @@ class BatchingChannelLayer(BaseChannelLayer):
     async def _deliver(self, target: Target, messages: list[Message]) -> BaseException | None:
         """Hand ``messages`` to the inner layer as one operation; return the failure, if any."""
         kind, name = target
+        shape = "envelopes" if len(messages) > 1 else "singles"
+        # Counted before the inner send: a receiver in this loop may run before it returns.
+        self._count("delivered", len(messages))
+        self._count(shape)
         try:
             if kind == "group":
                 await self.inner.group_send(name, pack(messages))
             else:
                 await self.inner.send(name, pack(messages))
         except Exception as exc:
+            self._count("delivered", -len(messages))
+            self._count(shape, -1)
             self._failed(_error_kind(exc), len(messages), exc)
             return exc
-        self._count("delivered", len(messages))
-        self._count("envelopes" if len(messages) > 1 else "singles")
         if self._failing:
             self._recovered(_DELIVERY_FAILURES)
         return None

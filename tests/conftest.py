@@ -60,6 +60,7 @@ class ServerProcess:
         import tempfile
 
         self.port = port
+        self._final_output: str | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
@@ -77,16 +78,22 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.output()}")
+                output = self.output()
+                self.stop()
+                raise RuntimeError(f"server exited early:\n{output}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.1)
+        output = self.output()
         self.stop()
-        raise RuntimeError(f"server did not listen on {self.port}:\n{self.output()}")
+        raise RuntimeError(f"server did not listen on {self.port}:\n{output}")
 
     def output(self) -> str:
+        """Return what the server printed (kept after ``stop()``, which deletes the log file)."""
+        if self._final_output is not None:
+            return self._final_output
         with open(self.log.name, errors="replace") as f:
             return f.read()
 
@@ -101,6 +108,9 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self.log.close()
+        if self._final_output is None:
+            self._final_output = self.output()
+            os.unlink(self.log.name)
 
 
 @pytest.fixture

@@ -51,6 +51,11 @@ def _compact_dumps(*, ensure_ascii: bool) -> Callable[[object], str]:
     return dumps
 
 
+def _is_number(value: object, number: int) -> bool:
+    # 2, 2.0 and 2e0 are one JSON number (and one JavaScript number), so all three are accepted.
+    return type(value) in (int, float) and value == number
+
+
 class Codec:
     """Encodes events for one field map and decodes client messages under size/depth limits.
 
@@ -168,7 +173,7 @@ class Codec:
                 raise TypeError(f"an event name must be a str, not {type(event).__name__}")
             text = self._dump(str.__str__(event))
             if _SURROGATE.search(text):
-                text = self._dump_ascii(event)
+                text = self._dump_ascii(str.__str__(event))
             if len(self._events) < _EVENT_CACHE_SIZE:
                 self._events[event] = text
         return text
@@ -243,7 +248,7 @@ class Codec:
 
     def _decode_v2(self, obj: dict[str, object]) -> list[dict[str, object]]:
         version = obj["_v"]
-        if type(version) is not int or version != 2:
+        if not _is_number(version, 2):
             raise ProtocolError("unknown_version", f"unsupported _v {json.dumps(version)[:40]}")
         if "b" in obj:
             batch = obj["b"]
@@ -256,7 +261,7 @@ class Codec:
         raw = obj.get("r")
         if raw is None:
             return [{"event": event, "data": self._decode_checked(obj["d"])}]
-        if type(raw) is int and raw == 1:
+        if _is_number(raw, 1):
             return [{"event": event, "data": obj["d"]}]
         raise ProtocolError("invalid_frame", '"r" must be 1')
 

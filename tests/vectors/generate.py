@@ -845,6 +845,18 @@ HAND_WRITTEN: list[tuple[str, str, str, list[dict[str, object]]]] = [
         [{"event": "x", "data": {"content": 1}}],
     ),
     (
+        "decoder-numbers-written-as-floats",
+        "_v 2.0 and r 1e0 are the numbers 2 and 1",
+        '{"_v":2.0,"e":"x","r":1e0,"d":{"c":1}}',
+        [{"event": "x", "data": {"c": 1}}],
+    ),
+    (
+        "decoder-null-raw-flag",
+        "r null is the same as no r",
+        '{"_v":2,"e":"x","r":null,"d":{"c":1}}',
+        [{"event": "x", "data": {"content": 1}}],
+    ),
+    (
         "decoder-unknown-frame-keys",
         "unknown keys of a frame are ignored",
         '{"_v":2,"e":"x","d":1,"future":{"c":1}}',

@@ -1,0 +1,116 @@
+"""System checks for the daphne integration (``reznet_ws.E030``-``E039``, ``W030``-``W039``).
+
+Registered on import; ``apps.py`` imports this module. Every id is documented in
+docs/transport-compression.md.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.management import get_commands
+
+from reznet_ws.conf import get_config
+from reznet_ws.server.deflate import SETTING_NAMES, DeflateOptions
+
+__all__ = [
+    "check_autobahn_version",
+    "check_deflate_settings",
+    "check_inflate_limit",
+    "check_runserver_command",
+]
+
+#: DeflateOptions field -> error id for an invalid value.
+_ERROR_IDS: dict[str, str] = {
+    "enabled": "reznet_ws.E030",
+    "level": "reznet_ws.E031",
+    "server_max_window_bits": "reznet_ws.E032",
+    "client_max_window_bits": "reznet_ws.E033",
+    "mem_level": "reznet_ws.E034",
+    "server_no_context_takeover": "reznet_ws.E035",
+    "client_no_context_takeover": "reznet_ws.E036",
+    "exclude_paths": "reznet_ws.E037",
+}
+#: First autobahn release that bounds the inflated size of compressed messages.
+_SAFE_AUTOBAHN = (26, 7, 1)
+
+
+def _deflate_enabled() -> bool:
+    return get_config()["PERMESSAGE_DEFLATE"] is True
+
+
+@register(Tags.compatibility)
+def check_deflate_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every permessage-deflate setting has a valid value (E030-E037)."""
+    options = DeflateOptions.from_config(get_config())
+    return [
+        Error(
+            f"REZNET_WS[{SETTING_NAMES[field]!r}] {message}.",
+            hint="See docs/transport-compression.md for the valid values.",
+            id=_ERROR_IDS[field],
+        )
+        for field, message in options.problems()
+    ]
+
+
+@register(Tags.compatibility)
+def check_runserver_command(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``runserver`` is ours, or it silently serves without permessage-deflate (W030)."""
+    if not _deflate_enabled():
+        return []
+    provider = get_commands().get("runserver")
+    if provider == "reznet_ws":
+        return []
+    return [
+        Warning(
+            f"'runserver' is provided by {provider!r}, so 'manage.py runserver' will not "
+            "negotiate permessage-deflate.",
+            hint=f"List 'reznet_ws' before {provider!r} in INSTALLED_APPS: Django runs the "
+            "command of the first app that has one.",
+            id="reznet_ws.W030",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_inflate_limit(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """runserver's message-size limit also bounds inflation; 0 leaves it unbounded (W031)."""
+    limit = getattr(settings, "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE", 1024 * 1024)
+    if not _deflate_enabled() or limit:
+        return []
+    return [
+        Warning(
+            "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE is 0 while permessage-deflate is on: a small "
+            "compressed message can inflate without bound (decompression bomb).",
+            hint="Set DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE (default 1 MiB) to a limit.",
+            id="reznet_ws.W031",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_autobahn_version(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """autobahn older than 26.7.1 inflates compressed messages without bound (W032)."""
+    if not _deflate_enabled():
+        return []
+    try:
+        version = importlib.metadata.version("autobahn")
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    if _release(version) >= _SAFE_AUTOBAHN:
+        return []
+    return [
+        Warning(
+            f"autobahn {version} does not bound the inflated size of compressed messages.",
+            hint="pip install 'autobahn>=26.7.1', or set PERMESSAGE_DEFLATE to False.",
+            id="reznet_ws.W032",
+        )
+    ]
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])

@@ -1,0 +1,185 @@
+"""Helpers of the browser tests: Chromium, example-project servers, a v1 client, wire decoding.
+
+Playwright drives Debian's ``/usr/bin/chromium`` (``REZNET_CHROMIUM`` overrides the path); it
+never downloads a browser of its own. Screenshots go to ``test-artifacts/``; with
+``REZNET_DOCS_SCREENSHOTS=1`` they are copied to ``docs/img/`` too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reznet_ws.codec import Codec, FieldMap
+
+if TYPE_CHECKING:
+    from playwright.sync_api import CDPSession, Page, WebSocket
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+DOCS_IMG = ROOT / "docs" / "img"
+CHROMIUM = os.environ.get("REZNET_CHROMIUM", "/usr/bin/chromium")
+# Headless on a machine without internet: no sandbox (root in CI), no GPU, and none of
+# Chromium's background connections, which would only fail.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1360, "height": 820}
+
+
+def chromium_available() -> bool:
+    """Return True when the playwright package and the Chromium binary are both there."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return os.access(CHROMIUM, os.X_OK)
+
+
+def server_env(db: Path) -> dict[str, str]:
+    """Environment of an example-project process: its own SQLite file, embedded defaults."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        "EXAMPLE_DB": str(db),
+        "REDIS_URL": "",
+    }
+
+
+def prepare_db(db: Path) -> None:
+    """Create the example project's database at ``db``: ``migrate`` and ``demo_setup``."""
+    env = {**os.environ, **server_env(db)}
+    for command in (["migrate", "--noinput"], ["demo_setup"]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py {command[0]} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def runserver_argv(port: int, *, deflate: bool) -> list[str]:
+    """``manage.py runserver`` as ``make run`` starts it (reznet's, so daphne + deflate)."""
+    argv = ["manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    return argv if deflate else [*argv, "--no-permessage-deflate"]
+
+
+def reznet_daphne_argv(port: int) -> list[str]:
+    """The ``reznet-daphne`` console script serving the example project and its static files."""
+    script = Path(sys.executable).with_name("reznet-daphne")
+    command = [str(script)] if script.exists() else ["-m", "reznet_ws.server.cli"]
+    return [*command, "-b", "127.0.0.1", "-p", str(port), "tests.browser_asgi:application"]
+
+
+def save_screenshot(page: Page, name: str) -> Path:
+    """Save a screenshot of ``page`` as ``test-artifacts/<name>`` (and in docs/img on request)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    if os.environ.get("REZNET_DOCS_SCREENSHOTS") == "1":
+        DOCS_IMG.mkdir(exist_ok=True)
+        shutil.copyfile(path, DOCS_IMG / name)
+    return path
+
+
+def wire_size(payload: str | bytes) -> int:
+    """Bytes of a WebSocket message as the JS client counts them (UTF-8 for text)."""
+    return len(payload.encode("utf-8")) if isinstance(payload, str) else len(payload)
+
+
+@dataclass
+class TappedSocket:
+    """One WebSocket of a page with the frames it received, as Playwright saw them."""
+
+    url: str
+    frames: list[str | bytes] = field(default_factory=list)
+
+
+class WireTap:
+    """Records every WebSocket a page opens and the frames it receives (before the page's JS)."""
+
+    def __init__(self, page: Page) -> None:
+        self.sockets: list[TappedSocket] = []
+        page.on("websocket", self._opened)
+
+    def _opened(self, ws: WebSocket) -> None:
+        tapped = TappedSocket(ws.url)
+        ws.on("framereceived", lambda payload: tapped.frames.append(payload))
+        self.sockets.append(tapped)
+
+
+class Handshakes:
+    """The WebSocket handshakes of a page, with the headers Chromium sent and received (CDP)."""
+
+    def __init__(self, cdp: CDPSession) -> None:
+        self.requests: list[dict[str, str]] = []
+        self.responses: list[dict[str, str]] = []
+        cdp.on(
+            "Network.webSocketWillSendHandshakeRequest",
+            lambda p: self.requests.append(_lower(p["request"]["headers"])),
+        )
+        cdp.on(
+            "Network.webSocketHandshakeResponseReceived",
+            lambda p: self.responses.append(_lower(p["response"]["headers"])),
+        )
+        cdp.send("Network.enable")
+
+
+def _lower(headers: dict[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def decode_wire(frames: list[str | bytes], hello: dict[str, Any]) -> list[dict[str, Any]]:
+    """Decode received frames with the Python codec and the map of ``connection_established``."""
+    codec = Codec(FieldMap(hello["field_map"], hello["timestamp_fields"]))
+    return [{"event": e, "data": d} for frame in frames for e, d in codec.decode_frame(frame)]
+
+
+class V1Client:
+    """A plain WebSocket client (no subprotocol, no compression): what a legacy client gets."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.raw: list[str] = []
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> V1Client:
+        from websockets.sync.client import connect
+
+        self.ws = self._stack.enter_context(
+            connect(
+                f"ws://127.0.0.1:{self.port}/ws/chat/",
+                origin=f"http://127.0.0.1:{self.port}",  # type: ignore[arg-type]
+                compression=None,
+                open_timeout=10,
+            )
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def receive(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """Receive ``count`` more frames; return every event received so far."""
+        for _ in range(count):
+            frame = self.ws.recv(timeout=timeout)
+            assert isinstance(frame, str), "v1 frames are text"
+            self.raw.append(frame)
+        return [json.loads(frame) for frame in self.raw]
