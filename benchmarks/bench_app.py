@@ -3,7 +3,8 @@
 Routes (``bench_urlpatterns``, mountable in another project's router):
 
 * ``ws/bench/ours/?group=G``: :class:`OursConsumer`, ``OptimizedConsumerMixin`` (v2 for clients
-  that offer ``reznet.v2``), member of group ``G``;
+  that offer ``reznet.v2``), member of group ``G`` through the process hub (``join_group``), or
+  through ``channel_layer.group_add`` with ``&hub=0``;
 * ``ws/bench/baseline/?group=G``: :class:`BaselineConsumer`, a plain
   ``AsyncJsonWebsocketConsumer`` that gets the same events through ``group_send`` and a handler
   and sends them with ``send_json``, as a Channels project without reznet_ws would;
@@ -111,6 +112,7 @@ class _GroupMember:
     """Joins the ``?group=`` group before accepting and leaves it on disconnect."""
 
     group: str
+    in_layer_group = False
 
     async def connect(self) -> None:
         try:
@@ -118,16 +120,32 @@ class _GroupMember:
         except ValueError:
             await self.close()  # type: ignore[attr-defined]
             return
-        await self.channel_layer.group_add(self.group, self.channel_name)  # type: ignore[attr-defined]
+        await self.join(self.group)
         await self.accept()  # type: ignore[attr-defined]
 
+    async def join(self, group: str) -> None:
+        """Join ``group`` as a channel-layer member: Channels dispatches each recipient."""
+        await self.channel_layer.group_add(group, self.channel_name)  # type: ignore[attr-defined]
+        self.in_layer_group = True
+
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "group", None):
+        if self.in_layer_group:
             await self.channel_layer.group_discard(self.group, self.channel_name)  # type: ignore[attr-defined]
 
 
 class OursConsumer(_GroupMember, OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
-    """A member of the benchmark group that receives :meth:`broadcast` events (v2 or v1)."""
+    """A member of the benchmark group that receives :meth:`broadcast` events (v2 or v1).
+
+    It joins with ``join_group()``: the process hub's fast path (docs/fanout.md); membership
+    ends with the connection. With ``?hub=0`` it joins with ``channel_layer.group_add`` instead,
+    each member dispatched by Channels (the ``ours-group-add`` target of wsbench).
+    """
+
+    async def join(self, group: str) -> None:
+        if _query(self.scope, "hub") == "0":
+            await super().join(group)
+        else:
+            await self.join_group(group)
 
 
 class BaselineConsumer(_GroupMember, AsyncJsonWebsocketConsumer):
@@ -186,8 +204,8 @@ class ControlConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
     def parse_start(self, data: Any) -> dict[str, Any]:
         """Return the checked ticker arguments of a ``start`` event; raises ValueError."""
         target = data["target"]
-        if target not in ("ours", "baseline"):
-            raise ValueError("target must be 'ours' or 'baseline'")
+        if target not in ("ours", "ours-group-add", "baseline"):
+            raise ValueError("target must be 'ours', 'ours-group-add' or 'baseline'")
         group = str(data.get("group") or "wsbench")
         if not _GROUP_RE.match(group):
             raise ValueError(f"invalid group name {group!r}")
@@ -199,7 +217,7 @@ class ControlConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
 
     def get_sender(self, target: str, group: str) -> Callable[[str, Any], Awaitable[None]]:
         """Return the broadcast call measured: our ``broadcast`` or plain ``group_send``."""
-        if target == "ours":
+        if target.startswith("ours"):
             return functools.partial(self.broadcast, group)
 
         async def group_send(event: str, data: Any) -> None:

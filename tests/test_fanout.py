@@ -148,13 +148,28 @@ def raw_handshake(port: int) -> socket.socket:
     return sock
 
 
+SERVERS = {
+    "daphne": ["-m", "daphne"],
+    # reznet's daphne writes frames straight to the socket when nothing is buffered
+    "reznet-daphne": ["-m", "reznet_ws.server.cli", "--no-permessage-deflate"],
+}
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("server_name", list(SERVERS))
 async def test_a_slow_client_is_dropped_and_closed_without_stalling_others(
-    tmp_path: Any,
+    tmp_path: Any, server_name: str
 ) -> None:
     port = free_port()
     server = ServerProcess(
-        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "example_project.asgi:application"],
+        [
+            *SERVERS[server_name],
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "example_project.asgi:application",
+        ],
         port,
         env={
             "DJANGO_SETTINGS_MODULE": "tests.fanout_settings",
