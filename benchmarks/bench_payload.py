@@ -112,6 +112,18 @@ def render(r: dict[str, Any]) -> str:
             f"| {event} | {row['count']} | {row['plain_avg']} B | {row['v2_avg']} B "
             f"| {row['reduction_pct']} % |"
         )
+    typical = r["rows"]["typical (no plans)"]["v2_reduction_pct"]
+    full = r["rows"]["full trace"]["v2_gzip_reduction_pct"]
+    verdict = "met" if typical >= 40 else "not met"
+    lines += [
+        "",
+        f"Target: v2 at least 40 % smaller than plain JSON on typical messages: **{verdict}** "
+        f"({typical} %). Abbreviation and integer timestamps remove the key names, whitespace "
+        "and ISO strings, but in these messages most bytes are content, ids and names, which "
+        "only compression shrinks: over the whole trace, with the gzip frames of the large "
+        f"plans, v2 is {full} % smaller, and with permessage-deflate (below) frames fall to "
+        "about 15 % of plain JSON.",
+    ]
     lines += [
         "",
         f"Encode time per typical message: plain `json.dumps` {r['encode_us_plain']} µs,"

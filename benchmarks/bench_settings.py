@@ -37,7 +37,8 @@ _LAYERS = {
     "inmemory": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
     "redis": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": _PREFIX},
+        # redis-py 8 times reads out after 5 s, as long as channels_redis blocks in BZPOPMIN.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": _PREFIX},
     },
     "redis-pubsub": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",

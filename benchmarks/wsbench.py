@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -53,7 +54,14 @@ __all__ = ["BenchOptions", "Progress", "main", "run_bench", "write_outputs", "wr
 RESULTS = REPO / "benchmarks" / "results"
 IMAGES = REPO / "docs" / "img"
 LAYERS = ("inmemory", "redis", "redis-pubsub")
-TARGETS = ("baseline", "ours")
+#: Server kinds: plain Channels; ours joined through the process hub (``join_group``, the fast
+#: path); ours joined with ``channel_layer.group_add`` (every recipient dispatched by Channels).
+TARGETS = ("baseline", "ours", "ours-group-add")
+SERVER_CHOICES = {
+    "both": ["baseline", "ours"],
+    "all": list(TARGETS),
+    **{target: [target] for target in TARGETS},
+}
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 #: Percentiles kept in the JSON for plots (the raw latencies are not kept).
@@ -81,11 +89,13 @@ class BenchOptions:
     duration: float = 10.0
     layer: str = "inmemory"
     servers: int = 1
-    targets: list[str] = field(default_factory=lambda: list(TARGETS))
+    targets: list[str] = field(default_factory=lambda: ["baseline", "ours"])
     urls: list[str] = field(default_factory=list)
     procs: int = 0  # 0: one load generator per 250 clients, at most 2 (this machine has 2 cores)
     drain: float = 10.0
     deflate: bool = False
+    reznet_server: bool = False
+    client: str = "raw"
     concurrency: int = 50
     redis_url: str = field(
         default_factory=lambda: os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -108,7 +118,7 @@ class BenchOptions:
         if self.servers == 2 and self.layer == "inmemory" and not self.urls:
             raise ValueError("--servers 2 needs a Redis layer (--layer redis or redis-pubsub)")
         if any(t not in TARGETS for t in self.targets):
-            raise ValueError("--server must be ours, baseline or both")
+            raise ValueError(f"--server must be one of {', '.join(SERVER_CHOICES)}")
         if not 0 < self.drain <= 300:
             raise ValueError("--drain must be in (0, 300]")
 
@@ -146,6 +156,7 @@ class Progress:
         if self.enabled and self._tqdm is not None:
             self._bar = self._tqdm(
                 unit=unit,
+                mininterval=0.5,
                 total=total,
                 desc=label,
                 file=self.stream,
@@ -252,12 +263,16 @@ def _die_with_parent() -> None:
 
 
 class LocalServer:
-    """A daphne process on 127.0.0.1 serving the bench app (reznet-daphne with ``deflate``)."""
+    """A daphne process on 127.0.0.1 serving the bench app.
 
-    def __init__(self, env: dict[str, str], deflate: bool) -> None:
+    ``reznet``: reznet-daphne (direct socket writes) instead of daphne; ``deflate`` implies it.
+    """
+
+    def __init__(self, env: dict[str, str], deflate: bool, reznet: bool = False) -> None:
         self.port = free_port()
         self.env = env
         self.deflate = deflate
+        self.reznet = reznet or deflate
         self.proc: asyncio.subprocess.Process | None = None
         self.log = tempfile.NamedTemporaryFile(
             prefix="wsbench-server-", suffix=".log", delete=False
@@ -273,8 +288,10 @@ class LocalServer:
         return self.proc.pid
 
     async def start(self, timeout: float = 30.0) -> None:
-        module = "reznet_ws.server.cli" if self.deflate else "daphne"
+        module = "reznet_ws.server.cli" if self.reznet else "daphne"
         deflate = ["--permessage-deflate"] if self.deflate else []
+        if self.reznet and not self.deflate:
+            deflate = ["--no-permessage-deflate"]
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -312,8 +329,13 @@ class LocalServer:
         with open(self.log.name, errors="replace") as f:
             return f.read()[-4000:]
 
-    async def stop(self) -> str | None:
-        """Stop the server; return the end of its log when it logged an error, else None."""
+    def errors(self) -> str | None:
+        """Return the end of the server's log when it logged an error so far, else None."""
+        output = self.output()
+        return output if "Traceback" in output or "ERROR" in output else None
+
+    async def stop(self) -> None:
+        """Stop the server (SIGTERM, SIGKILL after 10 s) and remove its log."""
         if self.proc is not None and self.proc.returncode is None:
             self.proc.terminate()
             try:
@@ -322,10 +344,11 @@ class LocalServer:
                 self.proc.kill()
                 await self.proc.wait()
         self.log.close()
-        output = self.output()
+        if os.environ.get("WSBENCH_KEEP_LOGS"):
+            print(f"server log kept: {self.log.name}", file=sys.stderr)
+            return
         with contextlib.suppress(OSError):
             os.unlink(self.log.name)
-        return output if "Traceback" in output or "ERROR" in output else None
 
 
 class LoadGenProcess:
@@ -366,6 +389,7 @@ class LoadGenProcess:
             argv += ["--url", url]
         argv += ["--v2"] if v2 else []
         argv += ["--deflate"] if options.deflate else []
+        argv += ["--client", options.client]
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.PIPE,
@@ -504,6 +528,8 @@ class Run:
         return not self.options.urls
 
     def endpoint(self, base: str, group: str) -> str:
+        if self.target == "ours-group-add":
+            return f"{base.rstrip('/')}/ws/bench/ours/?group={group}&hub=0"
         return f"{base.rstrip('/')}/ws/bench/{self.target}/?group={group}"
 
     async def execute(self, workdir: Path) -> dict[str, Any]:
@@ -536,7 +562,10 @@ class Run:
             f"{self.target} N={self.n}: starting server", self.options.servers, "server"
         )
         for _ in range(self.options.servers):
-            server = LocalServer(env, self.options.deflate and self.target == "ours")
+            ours = self.target != "baseline"
+            server = LocalServer(
+                env, self.options.deflate and ours, self.options.reznet_server and ours
+            )
             self.servers.append(server)
             await server.start()
             self.progress.update(len(self.servers))
@@ -576,7 +605,7 @@ class Run:
         for index, share in enumerate(shares):
             self.loadgens.append(
                 await LoadGenProcess.spawn(
-                    index, urls, share, offset, self.target == "ours", self.options, workdir
+                    index, urls, share, offset, self.target != "baseline", self.options, workdir
                 )
             )
             offset += share
@@ -651,6 +680,12 @@ class Run:
         )
         cpu1, machine1, t1 = await self.cpu(), machine_cpu(), time.monotonic()
         self.progress.close()
+        # Errors after this point are expected: clients hang up on a server still sending.
+        for server in self.servers:
+            errors = server.errors()
+            if errors:
+                self.out.setdefault("server_errors", []).append(errors)
+                self.progress.write(f"the server on port {server.port} logged errors:\n{errors}")
         results = [g.result() for g in self.loadgens]
         self.out.update(summarize(results, done, sent, self.correction_ms))
         wall = t1 - t0
@@ -697,10 +732,7 @@ class Run:
                 await self.control.close()
         await asyncio.gather(*(g.stop() for g in self.loadgens), return_exceptions=True)
         for server in self.servers:
-            errors = await server.stop()
-            if errors:
-                self.out.setdefault("server_errors", []).append(errors)
-                self.progress.write(f"the server on port {server.port} logged errors:\n{errors}")
+            await server.stop()
 
 
 # ------------------------------------------------------------------------------- summary
@@ -837,15 +869,19 @@ def _loadgen_figures(result: dict[str, Any]) -> dict[str, Any]:
             else None
         ),
         "loop_lag_p99_ms": _finite(percentile(lags, 99)),
+        "kernel_timestamps": result.get("kernel_timestamps", False),
+        "socket_wait_p99_ms": _finite(percentile(result.get("socket_wait_ms", []), 99)),
         "loop_lag_max_ms": _finite(lags[-1]) if lags else None,
     }
 
 
 def verdicts(run: dict[str, Any]) -> dict[str, bool]:
     """Flags of one run: did the load generator, the machine and the server keep up."""
+    # With kernel receive timestamps a late read no longer shows in the latency: only a load
+    # generator short of CPU (falling behind for good) would.
     loadgen_ok = all(
         g["cpu_pct"] < 100 * LOADGEN_CPU_LIMIT
-        and (g["loop_lag_p99_ms"] or 0) < LOADGEN_LAG_LIMIT_MS
+        and (g.get("kernel_timestamps") or (g["loop_lag_p99_ms"] or 0) < LOADGEN_LAG_LIMIT_MS)
         for g in run["loadgen"]
     )
     period_ms = 1000.0 / run["rate"]
@@ -930,6 +966,8 @@ def one_line(run: dict[str, Any]) -> str:
 def _fmt_ms(value: float | None) -> str:
     if value is None:
         return "undelivered"
+    if value >= 1000:
+        return f"{value / 1000:.1f} s"
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
@@ -979,12 +1017,15 @@ def markdown_section(doc: dict[str, Any], plot: str | None, title: str) -> str:
         "",
         f"{doc['created']}, {doc['machine']['cores']} cores, Python {doc['machine']['python']}; "
         f"{opts['rate']:g} broadcasts/s for {opts['duration']:g} s, drain {opts['drain']:g} s"
-        f"{', permessage-deflate' if opts['deflate'] else ''}.",
+        f"{', permessage-deflate' if opts['deflate'] else ''}"
+        f"{', ours on reznet-daphne' if opts.get('reznet_server') else ''}"
+        f"; load-generator client: {opts.get('client', 'websockets')}.",
         "",
         "```",
         doc["command"] or "(command not recorded)",
         "```",
         "",
+        *([doc["note"], ""] if doc.get("note") else []),
         markdown_table(doc),
     ]
     bytes_rows = _bytes_rows(doc)
@@ -999,7 +1040,8 @@ def _bytes_rows(doc: dict[str, Any]) -> str:
     by_target = _bytes_by_target(doc)
     if len(by_target) < 2:
         return ""
-    ours, base = by_target.get("ours", {}), by_target.get("baseline", {})
+    base = by_target.get("baseline", {})
+    ours = next((by_target[t] for t in TARGETS[1:] if t in by_target), {})
     rows = ["| event | baseline bytes | ours bytes | saved |", "|---|---|---|---|"]
     for event in sorted(set(ours) & set(base)):
         saved = 100 * (1 - ours[event] / base[event]) if base[event] else 0
@@ -1019,6 +1061,7 @@ def _bytes_by_target(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+_TARGET_COLORS = {"baseline": "#7f7f7f", "ours": "#1f77b4", "ours-group-add": "#ff7f0e"}
 _COLORS = (
     "#1f77b4",
     "#d62728",
@@ -1035,14 +1078,14 @@ _COLORS = (
 
 def svg_plot(doc: dict[str, Any]) -> str:
     """Return an SVG: latency by percentile per run, and bytes per message per event type."""
-    width, height = 980, 400
+    width, height = 1000, 400 + 14 * math.ceil(len(doc["runs"]) / 2)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="sans-serif" font-size="11">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
     ]
-    parts += _svg_latency(doc, x0=60, y0=50, w=440, h=290)
-    parts += _svg_bars(doc, x0=580, y0=50, w=380, h=290)
+    parts += _svg_latency(doc, x0=70, y0=50, w=440, h=290)
+    parts += _svg_bars(doc, x0=600, y0=50, w=380, h=290)
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
@@ -1081,7 +1124,7 @@ def _svg_latency(doc: dict[str, Any], x0: int, y0: int, w: int, h: int) -> list[
         out.append(
             f'<line x1="{x0}" y1="{y(decade):.1f}" x2="{x0 + w}" y2="{y(decade):.1f}" '
             f'stroke="#eee"/><text x="{x0 - 4}" y="{y(decade) + 4:.1f}" '
-            f'text-anchor="end">{decade:g} ms</text>'
+            f'text-anchor="end">{_fmt_axis(decade)}</text>'
         )
         decade *= 10
     for i, run in enumerate(doc["runs"]):
@@ -1095,8 +1138,17 @@ def _svg_latency(doc: dict[str, Any], x0: int, y0: int, w: int, h: int) -> list[
         label = f"{run['target']} N={run['clients']} {run['layer']}"
         if run["servers"] > 1:
             label += f" x{run['servers']}"
-        out.append(f'<text x="{x0 + 6}" y="{y0 + 14 + 13 * i}" fill="{color}">{label}</text>')
+        lx = x0 + (i % 2) * (w // 2)
+        ly = y0 + h + 34 + 14 * (i // 2)
+        out.append(
+            f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" stroke="{color}" '
+            f'stroke-width="2"/><text x="{lx + 20}" y="{ly}">{label}</text>'
+        )
     return out
+
+
+def _fmt_axis(ms: float) -> str:
+    return f"{ms / 1000:g} s" if ms >= 1000 else f"{ms:g} ms"
 
 
 def _svg_bars(doc: dict[str, Any], x0: int, y0: int, w: int, h: int) -> list[str]:
@@ -1116,7 +1168,7 @@ def _svg_bars(doc: dict[str, Any], x0: int, y0: int, w: int, h: int) -> list[str
     slot = w / len(events)
     bar = slot * 0.8 / len(targets)
     for j, target in enumerate(targets):
-        color = "#7f7f7f" if target == "baseline" else "#1f77b4"
+        color = _TARGET_COLORS.get(target, "#1f77b4")
         out.append(
             f'<rect x="{x0 + 90 * j}" y="{y0 - 22}" width="10" height="10" fill="{color}"/>'
             f'<text x="{x0 + 14 + 90 * j}" y="{y0 - 13}">{target}</text>'
@@ -1166,34 +1218,167 @@ def write_outputs(doc: dict[str, Any], out: Path, plot_dir: Path | None = None) 
 
 COLUMNS = """\
 Columns: *lost* counts (client, broadcast) deliveries that had not arrived when the drain time ran
-out; latencies are `time.time()` at receipt minus `time.time()` just before the server's broadcast
-call, over every (client, broadcast) pair, undelivered pairs counted as infinitely late (shown as
-"undelivered"); *p99 from schedule* adds the ticker's own lateness, so a saturated server cannot
-hide behind its late sends; *bytes/msg* is the WebSocket payload per delivered event without the
-benchmark's two stamp fields (`bench_seq`, `bench_t`: about 45 bytes, the same for both servers);
-*kB/client* the same payload summed per client; *server CPU/broadcast* is the server processes'
-user + system time (/proc) from the first broadcast to the end of the drain, divided by the
-broadcasts; *server CPU* the same as a share of one core; *RSS/conn* is the RSS growth of the idle
-server from before to after connecting the N clients, divided by N; *load gen CPU, lag p99* is
-each load-generator process's share of one core and the p99 lateness of a 10 ms timer in its event
-loop over the same phase (the load generator keeps up while both stay low); *machine CPU* is the
-busy share of all cores (/proc/stat, steal included) over that phase, everything on the machine
-counted: near 100 % the figures measure the machine, not the code; *load avg* is the 1-minute
-load average when the run started.
+out; latencies are `time.time()` when the frame's bytes reached the client minus `time.time()`
+just before the server's broadcast call, over every (client, broadcast) pair, undelivered pairs
+counted as infinitely late (shown as "undelivered"); *p99 from schedule* adds the ticker's own
+lateness, so a saturated server cannot hide behind its late sends; *bytes/msg* is the WebSocket
+payload per delivered event without the benchmark's two stamp fields (`bench_seq`, `bench_t`:
+about 45 bytes, the same for both servers); *kB/client* the same payload summed per client;
+*server CPU/broadcast* is the server processes' user + system time (/proc) from the first
+broadcast to the end of the drain, divided by the broadcasts (a lower bound when saturated);
+*server CPU* the same as a share of one core (above 100 % when Channels' thread pool runs beside
+the event loop); *RSS/conn* is the RSS growth of the idle server from before to after connecting
+the N clients, divided by N; *load gen CPU, lag p99* is each load-generator process's share of one
+core and the p99 lateness of a 10 ms timer in its event loop over the same phase (the load
+generator keeps up while both stay low); *machine CPU* is the busy share of all cores
+(/proc/stat, steal included) over that phase, everything on the machine counted: near 100 % the
+figures measure the machine, not the code; *load avg* is the 1-minute load average when the run
+started.
 """
 
 
-def write_report(paths: list[Path], md: Path, title: str) -> Path:
-    """Write one markdown page with a section per result file (plots are the runs' own)."""
-    sections = [f"# {title}\n"]
-    for path in paths:
-        doc = json.loads(path.read_text())
+def write_report(paths: list[Path], md: Path, title: str, notes: str | None = None) -> Path:
+    """Write one markdown section: a summary, then a subsection per result file.
+
+    The page is included in docs/benchmarks.md (``benchmarks/report.py``), so its headings start
+    at ``##`` and its image links are relative to docs/.
+    """
+    docs = [json.loads(path.read_text()) for path in paths]
+    sections = [f"## {title}\n"]
+    if notes:
+        sections.append(notes.strip() + "\n")
+    sections.append(summary_section(docs, [path.stem for path in paths]))
+    for path, doc in zip(paths, docs, strict=True):
         plot = doc.get("plot")
-        rel = os.path.relpath(REPO / plot, md.parent) if plot else None
+        rel = os.path.relpath(REPO / plot, REPO / "docs") if plot else None
         sections.append(markdown_section(doc, rel, path.stem))
     sections.append(COLUMNS)
     md.write_text("\n".join(sections))
     return md
+
+
+def summary_section(docs: list[dict[str, Any]], names: list[str] | None = None) -> str:
+    """Return a table of every server kind at every N under the first file's conditions."""
+    lines = []
+    first = docs[0]["runs"][0] if docs and docs[0]["runs"] else None
+    if first is not None:
+        key = (first["layer"], first["servers"], first["rate"], first["duration"])
+        picked: dict[tuple[int, str], dict[str, Any]] = {}
+        for doc in docs:
+            for r in doc["runs"]:
+                if (r["layer"], r["servers"], r["rate"], r["duration"]) == key:
+                    picked.setdefault((r["clients"], r["target"]), r)
+        if len({target for _, target in picked}) > 1:
+            lines += [
+                f"### Summary ({first['layer']} layer, {first['servers']} server "
+                f"process{'es' if first['servers'] > 1 else ''}, {first['rate']:g} broadcasts/s "
+                f"for {first['duration']:g} s)",
+                "",
+                "| N | server | p50 / p95 / p99 | lost | CPU per broadcast | RSS per connection "
+                "| kB per client |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            order = {target: i for i, target in enumerate(TARGETS)}
+            for (n, target), r in sorted(picked.items(), key=lambda i: (i[0][0], order[i[0][1]])):
+                lines.append(
+                    f"| {n:,} | {target} | {_triple(r)} | {_lost_pct(r)} | {_cpu(r)} ms "
+                    f"| {r['rss_per_connection_kb']:.0f} kB "
+                    f"| {_fmt_kb(r['payload_bytes_per_client']['mean'])} |"
+                )
+            lines += [
+                "",
+                "*ours*: `join_group()`, the process hub; *ours-group-add*: the same consumer "
+                "joined with `channel_layer.group_add`, every recipient dispatched by Channels; "
+                "*saturated*: the server fell behind, CPU per broadcast is then a lower bound (≥).",
+                "",
+            ]
+    lines.append(loadgen_check(docs, names))
+    return "\n".join(lines) + "\n"
+
+
+def _triple(run: dict[str, Any]) -> str:
+    lat = run["latency_ms"]
+    text = " / ".join(_fmt_ms(lat[k]) for k in ("p50", "p95", "p99"))
+    return text + (" (*saturated*)" if run["saturated"] else "")
+
+
+def _lost_pct(run: dict[str, Any]) -> str:
+    if not run["lost"]:
+        return "0"
+    return f"{100 * run['lost'] / run['expected_deliveries']:.0f} %"
+
+
+def _cpu(run: dict[str, Any]) -> str:
+    return ("≥ " if run["saturated"] else "") + f"{run['server_cpu_per_broadcast_ms']:.0f}"
+
+
+def loadgen_check(docs: list[dict[str, Any]], names: list[str] | None = None) -> str:
+    """Return one paragraph: what the load generators cost and whether any run was flagged."""
+    names = names or [f"#{i + 1}" for i in range(len(docs))]
+    runs = [{**r, "file": name} for d, name in zip(docs, names, strict=True) for r in d["runs"]]
+    gens = [g for r in runs for g in r["loadgen"]]
+    if not gens:
+        return ""
+    costs = [g["us_per_message"] for g in gens if g.get("us_per_message")]
+    flagged = [r for r in runs if not r["loadgen_ok"] or r["machine_busy"]]
+    text = (
+        f"**Load generator check** over these {len(runs)} runs: each load-generator process used "
+        f"at most {max(g['cpu_pct'] for g in gens):.0f} % of a core"
+        + (f" ({min(costs):.0f}-{max(costs):.0f} µs of CPU per message)" if costs else "")
+        + f", with an event-loop lag p99 of at most "
+        f"{max(g['loop_lag_p99_ms'] or 0 for g in gens):.1f} ms; the machine was at most "
+        f"{max(r['machine_cpu_pct'] or 0 for r in runs):.0f} % busy."
+    )
+    if flagged:
+        listed = ", ".join(f"{r['file']} {r['target']} N={r['clients']}" for r in flagged)
+        text += (
+            f" Flagged (load generator lagging or machine busy, see the tables): {listed}; "
+            "their figures are upper bounds."
+        )
+    return text + "\n"
+
+
+#: The runs of ``--suite`` (``make bench``): name, then the options that differ from the defaults.
+SUITE: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("load-inmemory", {"targets": list(TARGETS), "clients": [100, 250, 500, 1000]}),
+    ("load-isolated", {"targets": list(TARGETS), "clients": [1000], "rate": 1.0, "duration": 1.0}),
+    ("load-redis", {"layer": "redis", "clients": [250, 1000]}),
+    ("load-redis-pubsub", {"layer": "redis-pubsub", "clients": [250, 1000]}),
+    ("load-redis-pubsub-2srv", {"layer": "redis-pubsub", "servers": 2, "clients": [2000]}),
+    ("load-loadgen-procs1", {"targets": ["ours"], "clients": [1000], "procs": 1}),
+    ("load-loadgen-wsclient", {"targets": ["ours"], "clients": [250], "client": "websockets"}),
+)
+NOTES = RESULTS / "load-notes.md"
+
+
+def run_suite(options: BenchOptions, progress: Progress, stdout: TextIO) -> Path:
+    """Run every entry of :data:`SUITE`, then write benchmarks/results/load.md."""
+    paths = []
+    for name, overrides in SUITE:
+        suite_options = dataclasses.replace(options, **overrides)
+        suite_options.command = _cli_for(name, overrides) + "  # part of --suite"
+        suite_options.check()
+        doc = run_bench(suite_options, progress)
+        paths.append(write_outputs(doc, RESULTS / f"{name}.json")["json"])
+        stdout.write(f"wrote {paths[-1]}\n")
+    notes = NOTES.read_text() if NOTES.exists() else None
+    return write_report(paths, RESULTS / "load.md", REPORT_TITLE, notes)
+
+
+REPORT_TITLE = "Load and latency: reznet_ws against plain Channels"
+
+
+def _cli_for(name: str, overrides: dict[str, Any]) -> str:
+    """Return the stand-alone command equivalent to one :data:`SUITE` entry."""
+    argv = ["python", "benchmarks/wsbench.py"]
+    for key, value in overrides.items():
+        if key == "clients":
+            argv += ["--clients", ",".join(str(n) for n in value)]
+        elif key == "targets":
+            argv += ["--server", next(k for k, v in SERVER_CHOICES.items() if v == list(value))]
+        else:
+            argv += [f"--{key}", f"{value:g}" if isinstance(value, float) else str(value)]
+    return shlex.join([*argv, "--out", f"benchmarks/results/{name}.json"])
 
 
 # -------------------------------------------------------------------------------- CLI
@@ -1218,7 +1403,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="daphne processes (2 needs a Redis layer)",
     )
-    parser.add_argument("--server", choices=("ours", "baseline", "both"), default="both")
+    parser.add_argument(
+        "--server",
+        choices=list(SERVER_CHOICES),
+        default="both",
+        help="both: baseline and ours (hub); all: also ours-group-add",
+    )
     parser.add_argument(
         "--url",
         action="append",
@@ -1249,6 +1439,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve ours with reznet-daphne and permessage-deflate",
     )
     parser.add_argument(
+        "--reznet-server",
+        action="store_true",
+        help="serve ours with reznet-daphne (direct socket writes), baseline with daphne",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "websockets"),
+        default="raw",
+        help="load-generator client: the built-in minimal one or the websockets library's",
+    )
+    parser.add_argument(
         "--out", default=None, help="result JSON (default benchmarks/results/load-<layer>.json)"
     )
     parser.add_argument(
@@ -1264,7 +1465,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="only write --md from these result files",
     )
     parser.add_argument("--md", type=Path, default=RESULTS / "load.md")
-    parser.add_argument("--title", default="Load benchmark")
+    parser.add_argument("--title", default=REPORT_TITLE)
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        default=NOTES if NOTES.exists() else None,
+        help="markdown put under the title of --report (default benchmarks/results/load-notes.md)",
+    )
+    parser.add_argument(
+        "--suite",
+        action="store_true",
+        help="run the standard set (make bench), about 15 min, and write "
+        "benchmarks/results/load.md",
+    )
 
 
 def options_from(args: argparse.Namespace, command: str) -> BenchOptions:
@@ -1279,17 +1492,21 @@ def options_from(args: argparse.Namespace, command: str) -> BenchOptions:
         duration=duration,
         layer=args.layer,
         servers=args.servers,
-        targets=list(TARGETS) if args.server == "both" else [args.server],
+        targets=SERVER_CHOICES[args.server],
         urls=list(args.url),
         procs=args.procs,
         drain=drain,
         deflate=args.deflate,
+        reznet_server=args.reznet_server,
+        client=args.client,
         token=args.token,
         command=command,
     )
 
 
-def default_out(options: BenchOptions) -> Path:
+def default_out(options: BenchOptions, quick: bool = False) -> Path:
+    if quick:
+        return RESULTS / "load-quick.json"
     suffix = f"-{options.servers}srv" if options.servers > 1 else ""
     return RESULTS / f"load-{options.layer}{suffix}.json"
 
@@ -1300,13 +1517,17 @@ def execute(args: argparse.Namespace, command: str, stdout: TextIO) -> int:
     Raises ValueError for options that cannot run, RuntimeError when a server or Redis fails.
     """
     if args.report:
-        stdout.write(f"wrote {write_report(args.report, args.md, args.title)}\n")
+        notes = args.notes.read_text() if args.notes else None
+        stdout.write(f"wrote {write_report(args.report, args.md, args.title, notes)}\n")
         return 0
     options = options_from(args, command)
     options.check()
     progress = Progress(enabled=not args.no_progress)
+    if args.suite:
+        stdout.write(f"wrote {run_suite(options, progress, stdout)}\n")
+        return 0
     doc = run_bench(options, progress)
-    paths = write_outputs(doc, Path(args.out) if args.out else default_out(options))
+    paths = write_outputs(doc, Path(args.out) if args.out else default_out(options, args.quick))
     stdout.write(markdown_table(doc))
     stdout.write("".join(f"wrote {p}\n" for p in paths.values()))
     return 0

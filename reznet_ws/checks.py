@@ -13,7 +13,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import DEFAULTS
 
-__all__ = ["check_channel_layers", "check_settings"]
+__all__ = ["check_channel_layers", "check_redis_socket_timeout", "check_settings"]
 
 _POSITIVE_INTS = (
     "BATCH_SIZE",
@@ -120,3 +120,47 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             id="reznet_ws.W001",
         )
     ]
+
+
+_CORE_LAYERS = ("channels_redis.core.RedisChannelLayer",)
+
+
+@register(Tags.compatibility)
+def check_redis_socket_timeout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when channels_redis core would block longer than redis-py lets a read wait.
+
+    channels_redis's receive blocks in BZPOPMIN for 5 s; redis-py 8 gives every read a 5 s
+    socket timeout by default, so under load receives fail with ``TimeoutError`` (and the
+    consumer closes with 1011).
+    """
+    messages: list[CheckMessage] = []
+    for alias, config in (getattr(settings, "CHANNEL_LAYERS", None) or {}).items():
+        layer = config.get("CONFIG", {}).get("inner", config)  # look inside the batching layer
+        if layer.get("BACKEND") not in _CORE_LAYERS:
+            continue
+        for host in layer.get("CONFIG", {}).get("hosts", []):
+            timeout = (
+                host.get("socket_timeout", _redis_default_timeout())
+                if isinstance(host, Mapping)
+                else _redis_default_timeout()
+            )
+            if timeout is not None and timeout <= 5:
+                messages.append(
+                    Warning(
+                        f"CHANNEL_LAYERS[{alias!r}] uses channels_redis core with a Redis read "
+                        f"timeout of {timeout} s, no longer than its 5 s blocking receive.",
+                        hint='Give the host a longer timeout: {"address": "redis://...", '
+                        '"socket_timeout": 15}.',
+                        id="reznet_ws.W003",
+                    )
+                )
+                break
+    return messages
+
+
+def _redis_default_timeout() -> float | None:
+    try:
+        from redis._defaults import DEFAULT_SOCKET_TIMEOUT
+    except ImportError:  # redis-py before 8: no read timeout by default
+        return None
+    return float(DEFAULT_SOCKET_TIMEOUT) if DEFAULT_SOCKET_TIMEOUT is not None else None

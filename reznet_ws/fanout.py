@@ -107,9 +107,13 @@ class Hub:
             del self.members[group]
             if self.channel is not None:
                 await self.layer.group_discard(group, self.channel)
-            if not self.members and self._task is not None:
-                self._task.cancel()
-                self._task = None
+            if not self.members:
+                # Stop receiving and forget the channel: RedisPubSubChannelLayer drops a channel
+                # whose receive was cancelled, so the next first member makes a new one.
+                if self._task is not None:
+                    self._task.cancel()
+                    self._task = None
+                self.channel = None
 
     def member_count(self) -> int:
         """Return the number of (group, member) registrations in this process."""

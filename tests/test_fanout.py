@@ -247,7 +247,10 @@ async def test_slow_client_drops_are_counted_then_it_is_closed_with_4009() -> No
 
 
 def layer_configs(redis_url: str) -> dict[str, dict[str, Any]]:
-    redis_config = {"hosts": [redis_url], "prefix": "reznet-fanout-test"}
+    redis_config = {
+        "hosts": [{"address": redis_url, "socket_timeout": 15}],
+        "prefix": "reznet-fanout-test",
+    }
     return {
         "inmemory": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
         "redis-core": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": redis_config},
@@ -346,3 +349,16 @@ async def test_two_processes_share_broadcasts_through_redis(redis_url: str, tmp_
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("layer_name", ["inmemory", "redis-core", "redis-pubsub", "batching-redis"])
+async def test_hub_serves_again_after_its_last_member_left(layer_name: str, redis_url: str) -> None:
+    with override_settings(CHANNEL_LAYERS={"default": layer_configs(redis_url)[layer_name]}):
+        for round_ in range(2):  # the second round starts from an empty hub
+            clients = [await open_client(v2=True) for _ in range(2)]
+            await clients[0].send_json_to({"event": "shout", "data": {"round": round_}})
+            for client in clients:
+                assert await next_events(client) == [("said", {"round": round_})]
+                await client.disconnect()
+            assert get_hub(get_channel_layer()).channel is None

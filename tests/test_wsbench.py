@@ -16,6 +16,10 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from benchmarks.loadgen import peek_stamp
+from benchmarks.trace import make_trace
+from reznet_ws.codec import Codec
+
 from .conftest import ServerProcess, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -46,6 +50,25 @@ def assert_sane(run: dict[str, Any], clients: int, broadcasts: int) -> None:
     assert set(run["event_bytes"]) <= {
         "message_new", "message_chunk", "agent_status", "user_typing", "workflow_plan",
     }  # fmt: skip
+
+
+@pytest.mark.timeout(30)
+def test_the_stamp_read_from_a_frame_head_is_the_decoded_one() -> None:
+    codec = Codec()
+    for seq, (event, data) in enumerate(make_trace(200)):
+        stamped = {"bench_seq": seq, "bench_t": 1795800643.9980216 + seq, **data}
+        frames = [
+            json.dumps({"event": event, "data": stamped}),  # plain Channels
+            codec.finalize(codec.encode_event(event, stamped))[0],  # v2, gzip for large plans
+            codec.raw_frame(event, stamped),
+        ]
+        for frame in frames:
+            decoded = [
+                (e, d["bench_seq"], d["bench_t"])  # type: ignore[index]
+                for e, d in codec.decode_frame(frame)
+            ]
+            assert [peek_stamp(frame)] == decoded
+    assert peek_stamp(codec.batch_frame([("x", codec.encode_data({"bench_seq": 1}))])) is None
 
 
 def test_wsbench_command_ours_and_baseline(tmp_path: Path) -> None:
@@ -83,8 +106,8 @@ def test_wsbench_against_a_running_server(tmp_path: Path) -> None:
         out = tmp_path / "url.json"
         call_command(
             "wsbench", clients="3", rate=5, duration=1, drain=30, server="ours",
-            url=[f"ws://127.0.0.1:{port}"], token="t0ken", out=str(out), no_progress=True,
-            stdout=io.StringIO(),
+            url=[f"ws://127.0.0.1:{port}"], token="t0ken", client="websockets", out=str(out),
+            no_progress=True, stdout=io.StringIO(),
         )  # fmt: skip
     finally:
         server.stop()

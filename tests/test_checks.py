@@ -1,0 +1,71 @@
+"""The core system checks (reznet_ws.E001-E003, W001-W003)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import override_settings
+
+from reznet_ws.checks import check_channel_layers, check_redis_socket_timeout, check_settings
+
+
+def ids(messages: list[Any]) -> list[str]:
+    return [m.id for m in messages]
+
+
+def test_valid_settings_pass() -> None:
+    with override_settings(REZNET_WS={"BATCH_SIZE": 5, "EXTRA_FIELDS": {"room": "rm"}}):
+        assert check_settings() == []
+
+
+def test_not_a_dict() -> None:
+    with override_settings(REZNET_WS=["nope"]):
+        assert ids(check_settings()) == ["reznet_ws.E001"]
+
+
+def test_unknown_key_is_a_warning() -> None:
+    with override_settings(REZNET_WS={"BATCH_SIZ": 5}):
+        assert ids(check_settings()) == ["reznet_ws.W002"]
+
+
+def test_out_of_range_numbers() -> None:
+    bad = {"BATCH_SIZE": 0, "BATCH_WINDOW": -1, "GZIP_LEVEL": 11, "GZIP_MIN_SAVING": 1.5}
+    with override_settings(REZNET_WS=bad):
+        assert ids(check_settings()) == ["reznet_ws.E002"] * 4
+
+
+def test_field_map_that_is_not_a_bijection() -> None:
+    with override_settings(REZNET_WS={"EXTRA_FIELDS": {"room": "c"}}):  # "c" is content's
+        assert ids(check_settings()) == ["reznet_ws.E003"]
+
+
+def test_missing_channel_layers() -> None:
+    with override_settings(CHANNEL_LAYERS={}):
+        assert ids(check_channel_layers()) == ["reznet_ws.W001"]
+
+
+def core(hosts: list[Any]) -> dict[str, Any]:
+    return {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": hosts}}
+
+
+def test_redis_read_timeout_shorter_than_the_blocking_receive() -> None:
+    from redis._defaults import DEFAULT_SOCKET_TIMEOUT
+
+    short = {"default": core([{"address": "redis://127.0.0.1:6379/0", "socket_timeout": 5}])}
+    with override_settings(CHANNEL_LAYERS=short):
+        assert ids(check_redis_socket_timeout()) == ["reznet_ws.W003"]
+    plain = {"default": core(["redis://127.0.0.1:6379/0"])}
+    expected = ["reznet_ws.W003"] if DEFAULT_SOCKET_TIMEOUT and DEFAULT_SOCKET_TIMEOUT <= 5 else []
+    with override_settings(CHANNEL_LAYERS=plain):
+        assert ids(check_redis_socket_timeout()) == expected
+    wrapped = {
+        "default": {
+            "BACKEND": "reznet_ws.layers.BatchingChannelLayer",
+            "CONFIG": {"inner": short["default"]},
+        }
+    }
+    with override_settings(CHANNEL_LAYERS=wrapped):
+        assert ids(check_redis_socket_timeout()) == ["reznet_ws.W003"]
+    fine = {"default": core([{"address": "redis://127.0.0.1:6379/0", "socket_timeout": 15}])}
+    with override_settings(CHANNEL_LAYERS=fine):
+        assert check_redis_socket_timeout() == []
