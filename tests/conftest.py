@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -128,3 +129,23 @@ def example_server(tmp_path: object) -> Iterator[ServerProcess]:
     )
     yield server
     server.stop()
+
+
+@pytest.fixture
+def users(django_user_model: Any) -> dict[str, Any]:
+    """The three users of the permission matrices: anonymous, authenticated, staff."""
+    return {
+        "anonymous": None,
+        "user": django_user_model.objects.create_user("user"),
+        "staff": django_user_model.objects.create_user("staff", is_staff=True),
+    }
+
+
+def client_for(user: Any, **kwargs: Any) -> Any:
+    """Return a Django test client logged in as ``user`` (anonymous for None)."""
+    from django.test import Client
+
+    client = Client(**kwargs)
+    if user is not None:
+        client.force_login(user)
+    return client

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from django.contrib.admin import AdminSite
 from django.core.management import call_command
-from django.test import Client, override_settings
+from django.test import override_settings
 from rest_framework.permissions import BasePermission
 
 from reznet_ws.admin import build_chart, install
 from reznet_ws.stats import StatsRecorder, get_recorder
 from reznet_ws.stats import recorder as recorder_module
 
-from .conftest import free_port
+from .conftest import client_for, free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
 
@@ -41,22 +41,6 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsRecorder]:
         yield fresh
 
 
-@pytest.fixture
-def users(django_user_model: Any) -> dict[str, Any]:
-    return {
-        "anonymous": None,
-        "user": django_user_model.objects.create_user("user"),
-        "staff": django_user_model.objects.create_user("staff", is_staff=True),
-    }
-
-
-def _client(user: Any, **kwargs: Any) -> Client:
-    client = Client(**kwargs)
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
 def _record(recorder: StatsRecorder) -> None:
     recorder.record_message("message_new", 5432, 2871, False, count=4)
     recorder.record_message("workflow_progress", 12543, 3421, True)
@@ -65,7 +49,7 @@ def _record(recorder: StatsRecorder) -> None:
 
 
 def test_staff_see_the_page_on_the_admin_index(users: dict[str, Any]) -> None:
-    html = _client(users["staff"]).get("/admin/").content.decode()
+    html = client_for(users["staff"]).get("/admin/").content.decode()
     assert "WebSocket metrics" in html
     assert f'href="{PAGE}"' in html
 
@@ -73,18 +57,18 @@ def test_staff_see_the_page_on_the_admin_index(users: dict[str, Any]) -> None:
 @pytest.mark.parametrize("path", [PAGE, PANEL])
 def test_page_permission_matrix(users: dict[str, Any], path: str) -> None:
     for who in ("anonymous", "user"):
-        response = _client(users[who]).get(path)
+        response = client_for(users[who]).get(path)
         assert response.status_code == 302, who
         assert response["Location"].startswith("/admin/login/"), who
-    assert _client(users["staff"]).get(path).status_code == 200
+    assert client_for(users["staff"]).get(path).status_code == 200
 
 
 def test_reset_permission_matrix(users: dict[str, Any], recorder: StatsRecorder) -> None:
     _record(recorder)
     for who in ("anonymous", "user"):
-        response = _client(users[who]).post(RESET)
+        response = client_for(users[who]).post(RESET)
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
-    staff = _client(users["staff"])
+    staff = client_for(users["staff"])
     assert staff.get(PAGE).context["stats"]["total_messages"] == 5  # nothing was reset
     response = staff.post(RESET)
     assert response.status_code == 302 and response["Location"] == PAGE
@@ -93,7 +77,7 @@ def test_reset_permission_matrix(users: dict[str, Any], recorder: StatsRecorder)
 
 def test_stats_permission_classes_apply_to_staff_too(users: dict[str, Any]) -> None:
     deny = {"STATS_PERMISSION_CLASSES": [f"{__name__}.DenyAll"]}
-    staff = _client(users["staff"])
+    staff = client_for(users["staff"])
     with override_settings(REZNET_WS=deny):
         assert staff.get(PAGE).status_code == 403
         assert staff.post(RESET).status_code == 403
@@ -104,7 +88,7 @@ def test_page_shows_figures_tables_and_the_svg_chart(
     users: dict[str, Any], recorder: StatsRecorder
 ) -> None:
     _record(recorder)
-    response = _client(users["staff"]).get(PAGE)
+    response = client_for(users["staff"]).get(PAGE)
     assert response.status_code == 200
     html = response.content.decode()
     assert "<svg" in html and 'class="series original"' in html
@@ -126,7 +110,7 @@ def test_page_shows_figures_tables_and_the_svg_chart(
 
 def test_panel_is_the_refreshable_fragment(users: dict[str, Any], recorder: StatsRecorder) -> None:
     _record(recorder)
-    html = _client(users["staff"]).get(PANEL).content.decode()
+    html = client_for(users["staff"]).get(PANEL).content.decode()
     assert "<svg" in html and "<html" not in html
 
 
@@ -134,7 +118,7 @@ def test_reset_with_csrf_and_confirmation_message(
     users: dict[str, Any], recorder: StatsRecorder
 ) -> None:
     _record(recorder)
-    client = _client(users["staff"], enforce_csrf_checks=True)
+    client = client_for(users["staff"], enforce_csrf_checks=True)
     html = client.get(PAGE).content.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
     assert token is not None
@@ -148,7 +132,7 @@ def test_reset_with_csrf_and_confirmation_message(
 
 
 def test_page_survives_a_dead_cache(users: dict[str, Any]) -> None:
-    staff = _client(users["staff"])
+    staff = client_for(users["staff"])
     dead = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
@@ -171,7 +155,7 @@ def test_page_with_debug_false_and_collected_manifest_static(
     _record(recorder)
     with override_settings(DEBUG=False, STATIC_ROOT=str(tmp_path), STORAGES=storages):
         call_command("collectstatic", interactive=False, verbosity=0)
-        html = _client(users["staff"]).get(PAGE).content.decode()
+        html = client_for(users["staff"]).get(PAGE).content.decode()
     css = re.search(r'href="/static/(reznet_ws/admin/metrics\.[0-9a-f]{12}\.css)"', html)
     js = re.search(r'src="/static/(reznet_ws/admin/metrics\.[0-9a-f]{12}\.js)"', html)
     assert css is not None and js is not None

@@ -17,7 +17,7 @@ from reznet_ws.checks_stats import check_stats_prometheus
 from reznet_ws.stats import StatsRecorder, get_recorder, get_stats_payload
 from reznet_ws.stats import recorder as recorder_module
 
-from .conftest import free_port
+from .conftest import client_for, free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
 
@@ -43,22 +43,6 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsRecorder]:
         yield fresh
 
 
-@pytest.fixture
-def users(django_user_model: Any) -> dict[str, Any]:
-    return {
-        "anonymous": None,
-        "user": django_user_model.objects.create_user("user"),
-        "staff": django_user_model.objects.create_user("staff", is_staff=True),
-    }
-
-
-def _client(user: Any, **kwargs: Any) -> Client:
-    client = Client(**kwargs)
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
 def _record(recorder: StatsRecorder) -> None:
     recorder.record_message("message_new", 5432, 2871, False, count=2)
     recorder.record_message("workflow_progress", 12543, 3421, True)
@@ -82,7 +66,7 @@ def test_permission_matrix(
     users: dict[str, Any], method: str, path: str, anonymous: int, user: int, staff: int
 ) -> None:
     for who, expected in (("anonymous", anonymous), ("user", user), ("staff", staff)):
-        response = getattr(_client(users[who]), method)(path)
+        response = getattr(client_for(users[who]), method)(path)
         assert response.status_code == expected, (who, path, response.content[:200])
 
 
@@ -95,7 +79,7 @@ def test_permissions_are_read_at_request_time(users: dict[str, Any]) -> None:
         assert get_stats_payload(AnonymousUser()) is not None
     signed_in = {"STATS_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}
     with override_settings(REZNET_WS=signed_in):
-        assert _client(users["user"]).get("/api/websocket/stats").status_code == 200
+        assert client_for(users["user"]).get("/api/websocket/stats").status_code == 200
         assert anonymous.get("/api/websocket/stats").status_code == 403
 
 
@@ -103,7 +87,7 @@ def test_stats_have_the_original_fields_and_breakdowns(
     users: dict[str, Any], recorder: StatsRecorder
 ) -> None:
     _record(recorder)
-    body = _client(users["staff"]).get("/api/websocket/stats").json()
+    body = client_for(users["staff"]).get("/api/websocket/stats").json()
     assert list(body)[:7] == ORIGINAL_FIELDS
     assert body["total_messages"] == 3
     assert body["total_bytes_original"] == 2 * 5432 + 12543
@@ -121,7 +105,7 @@ def test_stats_have_the_original_fields_and_breakdowns(
 
 def test_reset(users: dict[str, Any], recorder: StatsRecorder) -> None:
     _record(recorder)
-    staff = _client(users["staff"])
+    staff = client_for(users["staff"])
     response = staff.post("/api/websocket/stats/reset")
     assert response.status_code == 200
     body = response.json()
@@ -134,7 +118,7 @@ def test_reset(users: dict[str, Any], recorder: StatsRecorder) -> None:
 
 
 def test_reset_needs_the_csrf_token_with_session_auth(users: dict[str, Any]) -> None:
-    client = _client(users["staff"], enforce_csrf_checks=True)
+    client = client_for(users["staff"], enforce_csrf_checks=True)
     assert client.post("/api/websocket/stats/reset").status_code == 403
     client.get("/admin/")  # sets the CSRF cookie
     token = client.cookies["csrftoken"].value
@@ -198,7 +182,7 @@ def test_stats_are_503_when_the_cache_is_down(users: dict[str, Any]) -> None:
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
     }
-    staff = _client(users["staff"])  # logs in through the (local) session store first
+    staff = client_for(users["staff"])  # logs in through the (local) session store first
     with override_settings(CACHES={"default": dead}):
         response = staff.get("/api/websocket/stats")
     assert response.status_code == 503
@@ -235,7 +219,7 @@ def test_openapi_schema_is_valid_and_generated_without_warnings() -> None:
 
 def test_prometheus_text(users: dict[str, Any], recorder: StatsRecorder) -> None:
     _record(recorder)
-    response = _client(users["staff"]).get("/api/websocket/metrics")
+    response = client_for(users["staff"]).get("/api/websocket/metrics")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()
@@ -248,14 +232,14 @@ def test_prometheus_text(users: dict[str, Any], recorder: StatsRecorder) -> None
 
 def test_prometheus_is_off_unless_enabled(users: dict[str, Any]) -> None:
     with override_settings(REZNET_WS={"STATS_PROMETHEUS": False}):
-        assert _client(users["staff"]).get("/api/websocket/metrics").status_code == 404
+        assert client_for(users["staff"]).get("/api/websocket/metrics").status_code == 404
 
 
 def test_prometheus_without_the_library(
     users: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import now fails
-    response = _client(users["staff"]).get("/api/websocket/metrics")
+    response = client_for(users["staff"]).get("/api/websocket/metrics")
     assert response.status_code == 501
     assert "pip install 'reznet-ws[prometheus]'" in response.json()["detail"]
     [error] = check_stats_prometheus()
