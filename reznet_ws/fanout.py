@@ -17,10 +17,12 @@ import asyncio
 import functools
 import logging
 import weakref
+from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .encoding import broadcast_cache
+from .stats import get_recorder
 
 if TYPE_CHECKING:
     from .consumers import OptimizedConsumerMixin
@@ -141,8 +143,13 @@ class Hub:
             return
         encoded = broadcast_cache().get_or_create(message["id"], message["event"], message["v1"])
         optimize, batch = message["optimize"], message["batch"]
+        tally: Counter[tuple[int, int, bool]] = Counter()
         for member in list(members.values()):
             try:
-                await member.deliver_broadcast(encoded, optimize=optimize, batch=batch)
+                await member.deliver_broadcast(encoded, optimize=optimize, batch=batch, tally=tally)
             except Exception:
                 logger.exception("Delivery of a broadcast to one member failed")
+        # One stats call per distinct encoding, not one per recipient.
+        recorder = get_recorder()
+        for (original, size, compressed), count in tally.items():
+            recorder.record_message(encoded.event, original, size, compressed, count, log=False)

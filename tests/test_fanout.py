@@ -362,3 +362,32 @@ async def test_hub_serves_again_after_its_last_member_left(layer_name: str, redi
                 assert await next_events(client) == [("said", {"round": round_})]
                 await client.disconnect()
             assert get_hub(get_channel_layer()).channel is None
+
+
+async def test_a_broadcast_is_counted_once_per_recipient_in_few_stats_calls() -> None:
+    layer = get_channel_layer()
+    v2 = [await open_client(v2=True) for _ in range(3)]
+    v1 = [await open_client(v2=False) for _ in range(2)]
+    recorder = get_recorder()
+    calls: list[int] = []
+    record = recorder.record_message
+
+    def counting(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        record(*args, **kwargs)
+
+    before = dict(recorder.counters)
+    recorder.record_message = counting  # type: ignore[method-assign]
+    try:
+        await layer.group_send("hubroom", broadcast_message(7))
+        for client in v2 + v1:
+            assert await next_events(client) == [("tick", {"n": 7})]
+    finally:
+        del recorder.record_message
+    v1_size = len(json.dumps({"event": "tick", "data": {"n": 7}}))
+    counters = recorder.counters
+    assert counters["event:tick"] - before.get("event:tick", 0) == 5
+    assert counters["total_bytes_original"] - before.get("total_bytes_original", 0) == 5 * v1_size
+    assert len(calls) == 2  # one per encoding (v1 and v2), not one per recipient
+    for client in v2 + v1:
+        await client.disconnect()
