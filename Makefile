@@ -10,9 +10,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q -U pip
 
 venv: $(BIN)/python
-	$(BIN)/pip install -q -e '.[test,lint,docs]' nox
+	$(BIN)/pip install -q -e '.[test,lint,docs,dev]'
 
 ## Set everything up and run the example project on http://127.0.0.1:8000 (admin / admin).
+## DEBUG on: the example is a development server, and runserver serves static files only then.
+run: export DJANGO_DEBUG := 1
 run: venv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_setup

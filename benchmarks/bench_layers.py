@@ -147,7 +147,7 @@ async def run(
     complete = True
     try:
         await asyncio.wait_for(receivers, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         complete = False
     if hasattr(layer, "wait_received"):
         await layer.wait_received()  # channels_redis core: its receive clean-up commands

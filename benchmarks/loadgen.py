@@ -747,7 +747,7 @@ async def _amain(args: argparse.Namespace) -> None:
     generator = LoadGenerator(args)
     try:
         await asyncio.wait_for(generator.serve(), args.max_time)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         LoadGenerator.emit(type="error", detail=f"gave up after --max-time {args.max_time}s")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = ["make_trace"]
@@ -104,7 +104,7 @@ def _plan(rng: random.Random, t: datetime, tasks: int = 60) -> dict[str, Any]:
 def make_trace(n: int = 1000, seed: int = 47) -> list[tuple[str, dict[str, Any]]]:
     """Return ``n`` (event, data) pairs, the same for the same seed."""
     rng = random.Random(seed)
-    t = datetime(2025, 10, 25, 12, 0, tzinfo=timezone.utc)
+    t = datetime(2025, 10, 25, 12, 0, tzinfo=UTC)
     trace: list[tuple[str, dict[str, Any]]] = []
     stream_id, stream_index = _uuid(rng), 0
     while len(trace) < n:

@@ -38,7 +38,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -340,7 +340,7 @@ class LocalServer:
             self.proc.terminate()
             try:
                 await asyncio.wait_for(self.proc.wait(), 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
         self.log.close()
@@ -432,7 +432,7 @@ class LoadGenProcess:
                 await self.command(cmd="quit")
             try:
                 await asyncio.wait_for(self.proc.wait(), 15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
         if self.proc.stdin is not None:
@@ -460,7 +460,7 @@ class Control:
                 ping_interval=None,
                 open_timeout=20,
             )
-        except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake) as exc:
+        except (TimeoutError, OSError, websockets.InvalidHandshake) as exc:
             raise RuntimeError(
                 f"cannot open the control socket {base.rstrip('/')}/ws/bench/control/: {exc} "
                 "(are bench_app's routes mounted there? is --token right?)"
@@ -710,7 +710,7 @@ class Run:
             remaining = deadline - time.monotonic()
             try:
                 event, data = await self.control.next_event(max(0.1, remaining))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await self.control.ask("stop")
                 self.progress.write(f"the ticker overran its budget; stopped after {sent}")
                 return {"sent": max(sent, 1), "elapsed": None, "lags": [], "stopped": True}
@@ -914,7 +914,7 @@ async def run_bench_async(options: BenchOptions, progress: Progress) -> dict[str
                 progress.write(one_line(run))
     return {
         "command": options.command,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "cores": os.cpu_count(),
             "python": platform.python_version(),

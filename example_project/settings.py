@@ -1,4 +1,9 @@
-"""Settings of the example project: embedded defaults, Redis when REDIS_URL is set."""
+"""Settings of the example project: embedded defaults, Redis when REDIS_URL is set.
+
+Safe to copy as a starting point: DEBUG is off unless ``DJANGO_DEBUG=1``, the secret key comes
+from ``DJANGO_SECRET_KEY`` (the development fallback below is public, and the check
+``chat.W001`` warns when it is used with DEBUG off), and every Redis connection has timeouts.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,16 @@ import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "reznet-ws-example-not-secret")
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
-ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+#: DEVELOPMENT ONLY: this key is public (it is in the repository). Set DJANGO_SECRET_KEY anywhere
+#: else; the system check chat.W001 warns when this fallback is used with DEBUG off.
+DEVELOPMENT_SECRET_KEY = "django-insecure-reznet-ws-example-development-only-do-not-deploy"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEVELOPMENT_SECRET_KEY
+DEBUG = os.environ.get("DJANGO_DEBUG", "").lower() in {"1", "true", "yes", "on"}
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+    if host.strip()
+]
 USE_TZ = True
 TIME_ZONE = "UTC"
 
@@ -34,6 +46,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "example_project.urls"
@@ -67,14 +80,25 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            # A Redis that stops answering fails a cache call within a second instead of
+            # holding a request (or the stats flush) for as long as the kernel keeps the socket.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 times reads out after 5 s, as long as channels_redis blocks in
-            # BZPOPMIN: give the layer's connections a longer timeout (check reznet_ws.W003).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_connect_timeout": 1,
+                        # channels_redis blocks in BZPOPMIN for 5 s, and redis-py 8 times reads
+                        # out after 5 s: give reads a longer timeout (check reznet_ws.W003).
+                        "socket_timeout": 15,
+                    }
+                ]
+            },
         }
     }
 else:

@@ -13,6 +13,7 @@ _CHECK_MODULES = (
     "reznet_ws.checks_layers",
     "reznet_ws.checks_stats",
     "reznet_ws.checks_server",
+    "reznet_ws.checks_schema",
 )
 
 

@@ -22,6 +22,8 @@ _POSITIVE_INTS = (
     "MAX_INFLATE_BYTES",
     "MAX_DEPTH",
     "MAX_PROTOCOL_ERRORS",
+    "MAX_BATCH_EVENTS",
+    "INCOMING_BURST",
 )
 _POSITIVE_NUMBERS = ("BATCH_WINDOW", "STATS_FLUSH_INTERVAL")
 
@@ -51,6 +53,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     config = {**DEFAULTS, **user}
     messages.extend(_check_numbers(config))
+    messages.extend(_check_incoming_rate(config))
     messages.extend(_check_field_map())
     return messages
 
@@ -63,6 +66,7 @@ def _check_numbers(config: Mapping[str, Any]) -> list[CheckMessage]:
             messages.append(
                 Error(
                     f"REZNET_WS[{key!r}] must be a positive integer, not {value!r}.",
+                    hint="See docs/settings.md for what the key sets.",
                     id="reznet_ws.E002",
                 )
             )
@@ -89,6 +93,32 @@ def _check_numbers(config: Mapping[str, Any]) -> list[CheckMessage]:
             )
         )
     return messages
+
+
+def _check_incoming_rate(config: Mapping[str, Any]) -> list[CheckMessage]:
+    rate = config["INCOMING_RATE"]
+    if rate is not None and (
+        not isinstance(rate, (int, float)) or isinstance(rate, bool) or not rate > 0
+    ):
+        return [
+            Error(
+                f"REZNET_WS['INCOMING_RATE'] must be a positive number or None, not {rate!r}.",
+                hint="Events a second each connection may send; None turns the limit off.",
+                id="reznet_ws.E002",
+            )
+        ]
+    burst, batch = config["INCOMING_BURST"], config["MAX_BATCH_EVENTS"]
+    numbers = all(isinstance(n, int) and not isinstance(n, bool) for n in (burst, batch))
+    if rate is not None and numbers and 0 < burst < batch:
+        return [
+            Warning(
+                f"REZNET_WS['INCOMING_BURST'] ({burst}) is below MAX_BATCH_EVENTS ({batch}): "
+                "a batch frame of more than INCOMING_BURST events is never dispatched whole.",
+                hint="Raise INCOMING_BURST to at least MAX_BATCH_EVENTS, or lower the latter.",
+                id="reznet_ws.W004",
+            )
+        ]
+    return []
 
 
 def _check_field_map() -> list[CheckMessage]:

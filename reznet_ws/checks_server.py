@@ -1,7 +1,9 @@
 """System checks for the daphne integration (``reznet_ws.E030``-``E039``, ``W030``-``W039``).
 
 Registered on import; ``apps.py`` imports this module. Every id is documented in
-docs/transport-compression.md.
+docs/transport-compression.md. Importing it stays cheap: ``reznet_ws.server.deflate`` (and with
+it autobahn) is imported inside the one check that needs it, and only when a deflate setting
+differs from its default.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.management import get_commands
 
-from reznet_ws.conf import get_config
-from reznet_ws.server.deflate import SETTING_NAMES, DeflateOptions
+from reznet_ws.conf import DEFAULTS, get_config
 
 __all__ = [
     "check_autobahn_version",
@@ -35,6 +36,8 @@ _ERROR_IDS: dict[str, str] = {
     "client_no_context_takeover": "reznet_ws.E036",
     "exclude_paths": "reznet_ws.E037",
 }
+#: The REZNET_WS keys of permessage-deflate; their defaults are valid.
+_DEFLATE_KEYS = tuple(k for k in DEFAULTS if k == "PERMESSAGE_DEFLATE" or k.startswith("DEFLATE_"))
 #: First autobahn release that bounds the inflated size of compressed messages.
 _SAFE_AUTOBAHN = (26, 7, 1)
 
@@ -46,7 +49,13 @@ def _deflate_enabled() -> bool:
 @register(Tags.compatibility)
 def check_deflate_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Every permessage-deflate setting has a valid value (E030-E037)."""
-    options = DeflateOptions.from_config(get_config())
+    config = get_config()
+    if all(_is_default(config, key) for key in _DEFLATE_KEYS):
+        return []
+    # Imported here: the module imports autobahn, which most manage.py commands never need.
+    from reznet_ws.server.deflate import SETTING_NAMES, DeflateOptions
+
+    options = DeflateOptions.from_config(config)
     return [
         Error(
             f"REZNET_WS[{SETTING_NAMES[field]!r}] {message}.",
@@ -110,6 +119,12 @@ def check_autobahn_version(app_configs: Any = None, **kwargs: Any) -> list[Check
             id="reznet_ws.W032",
         )
     ]
+
+
+def _is_default(config: Any, key: str) -> bool:
+    # The type too: 1 == True, yet PERMESSAGE_DEFLATE = 1 is an error (E030).
+    value, default = config[key], DEFAULTS[key]
+    return type(value) is type(default) and bool(value == default)
 
 
 def _release(version: str) -> tuple[int, ...]:

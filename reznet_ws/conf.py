@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_INFLATE_BYTES": 1_048_576,
     "MAX_DEPTH": 64,
     "MAX_PROTOCOL_ERRORS": 10,
+    "MAX_BATCH_EVENTS": 100,
+    "INCOMING_RATE": 100.0,
+    "INCOMING_BURST": 200,
     # logging
     "LOG_PAYLOAD_THRESHOLD": 1024,
     # stats

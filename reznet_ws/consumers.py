@@ -14,19 +14,32 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from .codec import SUBPROTOCOL, Codec, FieldMap, ProtocolError
+from .codec.errors import check_event_name
 from .conf import get_config
+from .drops import report_drop, report_fault
 from .encoding import EncodedEvent, broadcast_cache, codec_for, default_field_map
-from .fanout import find_transport, get_hub, transport_backlog
+from .fanout import (
+    _live,
+    ensure_hub_capacity,
+    get_hub,
+    note_send_failure,
+    note_send_success,
+)
+from .limits import IncomingLimits
+from .outbox import Outbox
+from .resilience import resilient_receive
 from .stats import get_recorder
 
 __all__ = [
@@ -46,7 +59,6 @@ CLOSE_TOO_SLOW = 4009
 #: Channel-layer message type of :meth:`OptimizedConsumerMixin.broadcast`.
 BROADCAST_TYPE = "reznet.event"
 _DEFLATE_SCOPE_KEY = "reznet.permessage_deflate"
-_UNSET = object()
 
 #: Deliveries of one broadcast counted by (original bytes, sent bytes, compressed).
 Tally = Counter[tuple[int, int, bool]]
@@ -68,6 +80,8 @@ class OptimizedConsumerMixin:
 
     #: Negotiated protocol version of this connection (1 until ``accept()``).
     protocol_version: int = 1
+    #: Clock of the incoming rate limit (a test seam).
+    rate_limit_clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,7 +95,76 @@ class OptimizedConsumerMixin:
         self._deflate = False
         self._hub_groups: set[str] = set()
         self._dropped_in_a_row = 0
-        self._transport: Any = _UNSET
+        self._outbox: Outbox | None = None
+        self._before_accept: list[tuple[EncodedEvent, bool, bool]] = []
+        self._reznet_loop: asyncio.AbstractEventLoop | None = None
+        self._cleaned_up = False
+        self._pushing = False
+        self._slow_close: asyncio.Future[None] | None = None
+        self._incoming_limits: IncomingLimits | None = None
+
+    # ------------------------------------------------ the consumer's lifetime
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the consumer; whatever ends it, leave every group and count the socket out."""
+        self._reznet_loop = asyncio.get_running_loop()
+        _live.add(self)
+        try:
+            await super().__call__(scope, receive, send)  # type: ignore[misc]
+        finally:
+            await self._cleanup()
+
+    @property
+    def base_send(self) -> Any:
+        """The ASGI send of this connection, through its :class:`~reznet_ws.outbox.Outbox`."""
+        if self._outbox is None:
+            return None
+        # While the hub delivers a broadcast, sends hand over without waiting on the socket.
+        return self._outbox.push if self._pushing else self._outbox.send
+
+    @base_send.setter
+    def base_send(self, send: Any) -> None:
+        # Channels assigns the server's send here in __call__: every message goes through one
+        # outbox, which keeps order and lets the hub deliver without waiting on this socket.
+        self._outbox = Outbox(send)
+
+    @property
+    def channel_receive(self) -> Any:
+        """Receive from this consumer's own channel, riding out channel-layer outages."""
+        return self._channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Any) -> None:
+        # Plain Channels lets a layer error end the consumer (the client sees 1011); retrying
+        # with backoff keeps the WebSocket open through a Redis outage.
+        layer = self.channel_layer  # type: ignore[attr-defined]
+        self._channel_receive = functools.partial(resilient_receive, receive, layer)
+
+    def is_open(self) -> bool:
+        """Return True between ``accept()`` and the start of closing."""
+        return self._accepted and not self._closing
+
+    async def _cleanup(self) -> None:
+        # Called once in every exit path of the consumer (disconnect, exception, cancellation).
+        if self._cleaned_up:
+            return
+        self._cleaned_up = True
+        self._closing = True
+        _live.discard(self)
+        self._cancel_batch_timer()
+        undelivered = len(self._batch) + len(self._before_accept)
+        self._batch.clear()
+        self._before_accept.clear()
+        report_drop("undeliverable_on_close", undelivered, "queued for a connection that closed")
+        if self._outbox is not None:
+            self._outbox.close()
+        if self._accepted:
+            self._accepted = False
+            get_recorder().connection_closed(self.protocol_version)
+        try:
+            await asyncio.shield(self._leave_all_groups())
+        except asyncio.CancelledError:
+            pass
 
     # ------------------------------------------------------------------ hooks
 
@@ -138,6 +221,10 @@ class OptimizedConsumerMixin:
         get_recorder().connection_opened(self.protocol_version)
         if self.protocol_version == 2:
             await self._send_raw("connection_established", self._connection_info())
+        # Broadcasts to groups joined before accept() waited for the handshake.
+        waiting, self._before_accept = self._before_accept, []
+        for encoded, optimize, batch in waiting:
+            await self.deliver_broadcast(encoded, optimize=optimize, batch=batch)
 
     def _connection_info(self) -> dict[str, Any]:
         field_map = self.get_codec().field_map
@@ -167,14 +254,7 @@ class OptimizedConsumerMixin:
 
     async def websocket_disconnect(self, message: Mapping[str, Any]) -> None:
         """Leave the hub groups, stop the batch timer, count the connection out."""
-        self._closing = True
-        await self._leave_all_groups()
-        self._cancel_batch_timer()
-        # The socket is gone: events still queued cannot be delivered to it.
-        self._batch.clear()
-        if self._accepted:
-            self._accepted = False
-            get_recorder().connection_closed(self.protocol_version)
+        await self._cleanup()
         await super().websocket_disconnect(message)  # type: ignore[misc]
 
     # --------------------------------------------------------------- sending
@@ -186,6 +266,7 @@ class OptimizedConsumerMixin:
 
         ``batch=True`` queues it for up to ``BATCH_WINDOW`` seconds or ``BATCH_SIZE`` events.
         """
+        check_event_name(event)
         await self._deliver(EncodedEvent(event, data), optimize=optimize, batch=batch)
 
     async def broadcast(
@@ -196,27 +277,40 @@ class OptimizedConsumerMixin:
         *,
         optimize: bool = True,
         batch: bool = False,
-    ) -> None:
+    ) -> bool:
         """Send one event to every member of ``group``, each in its own protocol version.
 
         The event is encoded once per process and protocol version, not once per member.
+        Returns False, after counting ``error:broadcast_failed``, when the channel layer could
+        not take the event (Redis unreachable): the consumer keeps running, and later
+        broadcasts go out as soon as the layer is back.
         """
+        check_event_name(event)
         encoded = EncodedEvent(event, data)
         message_id = uuid.uuid4().hex
         v1_text = encoded.v1_text(self.get_codec())
         broadcast_cache().put(message_id, encoded)
-        await self.channel_layer.group_send(  # type: ignore[attr-defined]
-            group,
-            {
-                "type": BROADCAST_TYPE,
-                "group": group,
-                "id": message_id,
-                "event": event,
-                "v1": v1_text,
-                "optimize": optimize,
-                "batch": batch,
-            },
-        )
+        layer = self.channel_layer  # type: ignore[attr-defined]
+        ensure_hub_capacity(layer)
+        try:
+            await layer.group_send(
+                group,
+                {
+                    "type": BROADCAST_TYPE,
+                    "group": group,
+                    "id": message_id,
+                    "event": event,
+                    "v1": v1_text,
+                    "optimize": optimize,
+                    "batch": batch,
+                },
+            )
+        except Exception as exc:
+            note_send_failure(layer, exc)
+            report_drop("broadcast_failed", 1, f"{event!r} to {group!r}: {exc!r}")
+            return False
+        note_send_success(layer)
+        return True
 
     async def reznet_event(self, message: Mapping[str, Any]) -> None:
         """Channel-layer handler for :meth:`broadcast` to groups joined with ``group_add``.
@@ -262,25 +356,45 @@ class OptimizedConsumerMixin:
         With ``tally``, unbatched deliveries are counted into it (the hub records the whole
         broadcast in the stats at once) instead of one stats call per recipient.
 
-        A client whose socket buffers more than ``FANOUT_MAX_BACKLOG`` bytes misses the event
+        Never waits on this connection's socket (see :mod:`reznet_ws.outbox`). Before
+        ``accept()`` the event waits and goes out right after ``connection_established``.
+        A client whose unsent data exceeds ``FANOUT_MAX_BACKLOG`` bytes misses the event
         (counted as ``slow_client_drop``); after ``FANOUT_MAX_DROPS`` misses in a row it is
         closed with code 4009, so one slow or dead client never grows memory without bound.
         """
-        if self._closing:
+        if self._closing or self._outbox is None:
             return
         config = get_config()
-        if self._transport is _UNSET:
-            self._transport = find_transport(self.base_send)  # type: ignore[attr-defined]
-        backlog = transport_backlog(self._transport)
-        if backlog is not None and backlog > config["FANOUT_MAX_BACKLOG"]:
-            get_recorder().record_error("slow_client_drop")
+        if not self._accepted:
+            if len(self._before_accept) >= config["FANOUT_MAX_DROPS"]:
+                report_drop("slow_client_drop", 1, "too many broadcasts before accept()")
+                return
+            self._before_accept.append((encoded, optimize, batch))
+            return
+        if self._outbox.backlog() > config["FANOUT_MAX_BACKLOG"]:
+            report_drop("slow_client_drop", 1, "a member's socket did not keep up")
             self._dropped_in_a_row += 1
             if self._dropped_in_a_row >= config["FANOUT_MAX_DROPS"]:
                 self._closing = True
-                await super().close(CLOSE_TOO_SLOW)  # type: ignore[misc]
+                self._slow_close = asyncio.ensure_future(self._close_too_slow())
             return
         self._dropped_in_a_row = 0
-        await self._deliver(encoded, optimize=optimize, batch=batch, tally=tally)
+        self._pushing = True
+        try:
+            await self._deliver(encoded, optimize=optimize, batch=batch, tally=tally)
+        finally:
+            self._pushing = False
+
+    async def _close_too_slow(self) -> None:
+        # Its own task: on servers where a send can wait for the socket, closing a client that
+        # does not read must not hold up the hub. What was queued for it is dropped and counted.
+        assert self._outbox is not None
+        report_fault("slow_client_closed", f"closed with {CLOSE_TOO_SLOW}")
+        self._outbox.discard("slow_client_drop")
+        try:
+            await super().close(CLOSE_TOO_SLOW)  # type: ignore[misc]
+        except Exception as exc:  # the connection went away meanwhile
+            logger.debug("Closing a slow client failed: %r", exc)
 
     async def _deliver(
         self, encoded: EncodedEvent, *, optimize: bool, batch: bool, tally: Tally | None = None
@@ -373,30 +487,58 @@ class OptimizedConsumerMixin:
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
     ) -> None:
-        """Decode a client frame with every limit; bad input gets an ``error`` event."""
+        """Decode a client frame with every limit; bad input gets an ``error`` event.
+
+        A frame of more than ``MAX_BATCH_EVENTS`` events is refused whole; events over the
+        connection's ``INCOMING_RATE`` are not dispatched (one ``rate_limited`` error a frame).
+        """
+        limits = self._incoming_limits
+        if limits is None:
+            limits = self._incoming_limits = IncomingLimits.from_config(
+                get_config(), self.rate_limit_clock
+            )
         try:
             contents = self.get_codec().parse_incoming(
                 text_data, bytes_data, v2=self.protocol_version == 2
             )
+            admitted = limits.admit(len(contents))
         except ProtocolError as exc:
             await self.protocol_error(exc.code, exc.detail)
             return
-        for content in contents:
+        for content in contents[:admitted]:
+            if self._closing:  # an earlier event of this frame closed the connection
+                return
             await self.receive_json(content, **kwargs)  # type: ignore[attr-defined]
+        dropped = len(contents) - admitted
+        if dropped:
+            rate = get_config()["INCOMING_RATE"]
+            detail = f"{dropped} of {len(contents)} events over {rate} a second were dropped"
+            await self.protocol_error("rate_limited", detail, count=dropped)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Dispatch a decoded message: ``get_stats`` is answered, events go to ``receive_event``."""
-        if not isinstance(content, dict) or not isinstance(content.get("event"), str):
+        """Dispatch a decoded message: ``get_stats`` is answered, events go to ``receive_event``.
+
+        A message that is not an object, or has no string ``event``, gets an ``error`` event.
+        """
+        if not isinstance(content, dict):
+            await self.protocol_error("not_an_object", "a message must be a JSON object")
             return
-        event = content["event"]
+        event = content.get("event")
+        if not isinstance(event, str):
+            await self.protocol_error("missing_event", 'a message needs a string "event"')
+            return
         if event == "get_stats":
             await self._answer_stats()
             return
         await self.receive_event(event, content.get("data"))
 
-    async def protocol_error(self, code: str, detail: str) -> None:
-        """Count a bad client message, answer it with an ``error`` event, close on abuse."""
-        get_recorder().record_error(code)
+    async def protocol_error(self, code: str, detail: str, *, count: int = 1) -> None:
+        """Count a bad client message, answer it with an ``error`` event, close on abuse.
+
+        ``count`` is the number of events refused with it (the ``rate_limited`` ones of a
+        frame). After ``MAX_PROTOCOL_ERRORS`` bad messages the connection is closed with 4008.
+        """
+        report_drop(code, count, detail)
         self._protocol_errors += 1
         await self._send_raw("error", {"code": code, "detail": detail})
         if self._protocol_errors >= get_config()["MAX_PROTOCOL_ERRORS"]:

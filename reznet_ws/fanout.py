@@ -1,39 +1,69 @@
 """Process-level fan-out for :meth:`OptimizedConsumerMixin.broadcast`.
 
 Plain Channels delivers a group message to each member through the channel layer: one queue
-entry, one dispatch task and one thread hop (``aclose_old_connections``) per recipient. A
-:class:`Hub` joins each channel-layer group **once per process** on behalf of its local members,
-receives each broadcast once, and hands it to every member's delivery path directly: the event is
-encoded once per process and protocol version, and per member there is only the write to its
-socket (and its batching and stats).
+entry, one dispatch task and one thread hop per recipient. A :class:`Hub` joins each channel-layer
+group **once per process** on behalf of its local members, receives each broadcast once, and hands
+it to every member's outbox: the event is encoded once per process and protocol version, and per
+member there is only the hand-over to its socket.
 
-One hub exists per event loop and channel layer (like ``RedisPubSubChannelLayer`` keeps state per
-loop). Consumers use it through ``join_group()`` / ``leave_group()`` on the mixin.
+The hub is state that outlives any one connection, so it heals itself:
+
+- members are held weakly and removed in every exit path of their consumer (no ghosts);
+- it re-adds its layer memberships every quarter of the layer's ``group_expiry`` and after every
+  layer error, so neither expiry nor a Redis restart (with or without its data) ends delivery;
+- a layer fault is retried with bounded backoff, counted, logged rate-limited and reported by
+  :func:`layer_problems` (``/health`` reads it) until the layer answers again;
+- its channel gets a capacity of :data:`HUB_CAPACITY` (or the layer's own, if larger), and it is
+  drained continuously (delivery never waits on a socket).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+import re
+import time
+import uuid
 import weakref
 from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .drops import report_fault
 from .encoding import broadcast_cache
 from .stats import get_recorder
 
 if TYPE_CHECKING:
     from .consumers import OptimizedConsumerMixin
 
-__all__ = ["Hub", "find_transport", "get_hub", "transport_backlog"]
+__all__ = [
+    "HUB_CAPACITY",
+    "HUB_CHANNEL_PREFIX",
+    "Hub",
+    "ensure_hub_capacity",
+    "get_hub",
+    "layer_problems",
+    "live_consumers",
+    "note_send_failure",
+    "note_send_success",
+    "shutdown_connections",
+]
 
 logger = logging.getLogger("reznet_ws.fanout")
+
+#: Names of hub channels start with this (on layers with per-channel capacities).
+HUB_CHANNEL_PREFIX = "reznet_hub."
+#: Capacity of hub channels unless the layer's ``channel_capacity`` names ``reznet_hub.``.
+HUB_CAPACITY = 100_000
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Hub]] = (
     weakref.WeakKeyDictionary()
 )
+_live: weakref.WeakSet[OptimizedConsumerMixin] = weakref.WeakSet()
+#: Layer label -> (monotonic time, description) of the last failed broadcast send.
+_send_failures: dict[str, tuple[float, str]] = {}
+#: Seconds a failed broadcast send keeps its layer reported by :func:`layer_problems`.
+SEND_FAILURE_MEMORY = 10.0
 
 
 def get_hub(layer: Any) -> Hub:
@@ -46,105 +76,259 @@ def get_hub(layer: Any) -> Hub:
     return hub
 
 
-def find_transport(send: Any) -> Any:
-    """Return the socket transport behind an ASGI ``send`` callable, or None.
+def layer_label(layer: Any) -> str:
+    """Return the ``CHANNEL_LAYERS`` alias of ``layer`` (its class name if it has none)."""
+    from channels.layers import channel_layers
 
-    Looks through send wrappers (Channels' session middleware keeps the wrapped callable in
-    ``real_send``) down to daphne's ``partial(server.handle_reply, protocol)``.
+    for alias, backend in list(channel_layers.backends.items()):
+        if backend is layer:
+            return str(alias)
+    return type(layer).__name__
+
+
+def layer_problems() -> dict[str, str]:
+    """Return ``{layer label: problem}`` for every layer this process cannot use right now.
+
+    Empty when every hub reaches its layer and no broadcast failed in the last
+    :data:`SEND_FAILURE_MEMORY` seconds. Safe to call from any thread.
     """
-    for _ in range(8):
-        if isinstance(send, functools.partial):
-            protocol = send.args[0] if send.args else None
-            return getattr(protocol, "transport", None)
-        send = getattr(getattr(send, "__self__", None), "real_send", None)
-        if send is None:
-            return None
-    return None
+    problems: dict[str, str] = {}
+    now = time.monotonic()
+    for label, (when, detail) in list(_send_failures.items()):
+        if now - when < SEND_FAILURE_MEMORY:
+            problems[label] = f"broadcast failed: {detail}"
+    for per_loop in list(_hubs.values()):
+        for hub in list(per_loop.values()):
+            if hub.problem is not None:
+                problems[hub.label] = hub.problem
+    return problems
 
 
-def transport_backlog(transport: Any) -> int | None:
-    """Return the bytes waiting in ``transport``'s write buffer, if it is knowable.
+def note_send_failure(layer: Any, exc: BaseException) -> None:
+    """Called when a broadcast could not be handed to ``layer``."""
+    _send_failures[layer_label(layer)] = (time.monotonic(), f"{type(exc).__name__}: {exc}")
 
-    Works with Twisted transports (daphne); None for anything else.
+
+def note_send_success(layer: Any) -> None:
+    """Called after a broadcast reached ``layer``: it is usable again."""
+    if _send_failures:
+        _send_failures.pop(layer_label(layer), None)
+
+
+def live_consumers() -> list[OptimizedConsumerMixin]:
+    """Return the mixin consumers of this process whose connection is still open."""
+    return list(_live)
+
+
+async def shutdown_connections(code: int = 1001, timeout: float = 5.0) -> int:
+    """Close every accepted connection of this event loop with ``code``; return how many.
+
+    Each consumer flushes its pending batch first. Called by ``reznet-daphne`` on SIGTERM.
     """
-    buffer = getattr(transport, "dataBuffer", None)
-    if buffer is None:
-        return None
-    return len(buffer) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
+    loop = asyncio.get_running_loop()
+    consumers = [c for c in _live if c._reznet_loop is loop and c.is_open()]
+    if not consumers:
+        return 0
+    closes = [asyncio.ensure_future(c.close(code)) for c in consumers]
+    done, pending = await asyncio.wait(closes, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("Closing a connection at shutdown failed: %r", task.exception())
+    return len(consumers)
+
+
+_capacity_set: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _capacities(layer: Any) -> list[Any] | None:
+    # BaseChannelLayer keeps ``channel_capacity`` as a list of (compiled pattern, capacity),
+    # first match wins; pub/sub layers keep no queues and have none.
+    patterns = getattr(layer, "channel_capacity", None)
+    return patterns if isinstance(patterns, list) else None
+
+
+def ensure_hub_capacity(layer: Any) -> None:
+    """Give hub channels :data:`HUB_CAPACITY` in ``layer`` unless its config names them.
+
+    Capacity is checked by the sending process, so every process that broadcasts calls this
+    (once per layer). A ``channel_capacity`` pattern starting with ``reznet_hub`` wins.
+    """
+    if layer in _capacity_set:
+        return
+    patterns = _capacities(layer)
+    if patterns is not None and not any(
+        str(getattr(p, "pattern", "")).startswith("reznet_hub") for p, _ in patterns
+    ):
+        patterns.insert(0, (re.compile(re.escape(HUB_CHANNEL_PREFIX) + ".*"), HUB_CAPACITY))
+    _capacity_set.add(layer)
 
 
 class Hub:
     """Joins channel-layer groups once per process and fans broadcasts out to local members."""
 
+    #: Backoff bounds (seconds) while the layer cannot be reached.
+    min_backoff = 0.05
+    max_backoff = 2.0
+    #: Each layer call of the hub gives up after this many seconds (a stalled Redis).
+    call_timeout = 5.0
+
     def __init__(self, layer: Any) -> None:
         self.layer = layer
+        self.label = layer_label(layer)
         self.channel: str | None = None
-        self.members: dict[str, dict[int, OptimizedConsumerMixin]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self.groups: dict[str, weakref.WeakSet[OptimizedConsumerMixin]] = {}
+        #: Why the layer cannot be used right now (None: it can).
+        self.problem: str | None = None
+        self._receiver: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._kick = asyncio.Event()
+        self._backoff = self.min_backoff
+
+    # ------------------------------------------------------------ membership
 
     async def join(self, group: str, member: OptimizedConsumerMixin) -> None:
-        """Add ``member`` to ``group``; the first local member joins the layer group."""
-        async with self._lock:
-            members = self.members.setdefault(group, {})
-            first = not members
-            members[id(member)] = member
-            if self.channel is None:
-                # The default prefix: channels_redis reads all of a process's channels with one
-                # blocking pop on that prefix.
-                self.channel = await self.layer.new_channel()
-            if first:
-                await self.layer.group_add(group, self.channel)
-            if self._task is None or self._task.done():
-                self._task = asyncio.ensure_future(self._run())
+        """Add ``member`` to ``group``; the first local member joins the layer group.
+
+        Never raises for a layer fault: the member is registered locally at once and the hub
+        joins the layer group as soon as the layer answers.
+        """
+        members = self.groups.get(group)
+        first = not members
+        if members is None:
+            members = self.groups[group] = weakref.WeakSet()
+        members.add(member)
+        await self._start()
+        if first and self.problem is None:
+            await self._layer_call("group_add", group)
 
     async def leave(self, group: str, member: OptimizedConsumerMixin) -> None:
         """Remove ``member``; the last local member makes the hub leave the layer group."""
-        async with self._lock:
-            members = self.members.get(group)
-            if not members or members.pop(id(member), None) is None:
-                return
-            if members:
-                return
-            del self.members[group]
-            if self.channel is not None:
-                await self.layer.group_discard(group, self.channel)
-            if not self.members:
-                # Stop receiving and forget the channel: RedisPubSubChannelLayer drops a channel
-                # whose receive was cancelled, so the next first member makes a new one.
-                if self._task is not None:
-                    self._task.cancel()
-                    self._task = None
-                self.channel = None
+        members = self.groups.get(group)
+        if members is None or member not in members:
+            return
+        members.discard(member)
+        if not members:
+            del self.groups[group]
+            await self._layer_call("group_discard", group)
+        if not self.groups:
+            self._stop()
 
     def member_count(self) -> int:
         """Return the number of (group, member) registrations in this process."""
-        return sum(len(m) for m in self.members.values())
+        return sum(len(m) for m in self.groups.values())
 
-    async def _run(self) -> None:
+    def refresh_interval(self) -> float:
+        """Seconds between two re-adds of every membership: a quarter of ``group_expiry``."""
+        expiry = getattr(self.layer, "group_expiry", 86400) or 86400
+        return min(max(float(expiry) / 4, 0.25), 3600.0)
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def _start(self) -> None:
+        if self.channel is None:
+            if _capacities(self.layer) is not None:
+                # A channel of its own name: its own capacity (see ensure_hub_capacity) and,
+                # on channels_redis, its own blocking pop beside the consumers' shared one.
+                ensure_hub_capacity(self.layer)
+                self.channel = f"{HUB_CHANNEL_PREFIX}{uuid.uuid4().hex}"
+            else:
+                # Pub/sub layers only put channels they created into groups.
+                self.channel = await self.layer.new_channel()
+        if self._receiver is None or self._receiver.done():
+            self._receiver = asyncio.ensure_future(self._receive_loop())
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.ensure_future(self._keep_loop())
+
+    def _stop(self) -> None:
+        # A new channel next time: RedisPubSubChannelLayer forgets a channel whose receive was
+        # cancelled.
+        for task in (self._receiver, self._keeper):
+            if task is not None:
+                task.cancel()
+        self._receiver = self._keeper = None
+        self.channel = None
+        self.problem = None
+
+    async def _layer_call(self, method: str, group: str) -> bool:
+        channel = self.channel
+        if channel is None:
+            return False
+        try:
+            await asyncio.wait_for(getattr(self.layer, method)(group, channel), self.call_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._failed(f"{method} failed", exc)
+            return False
+        return True
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        detail = f"{what}: {type(exc).__name__}: {exc}"
+        if self.problem is None:
+            logger.warning("Channel layer %r unavailable (%s); retrying", self.label, detail)
+        self.problem = detail
+        report_fault("layer_unavailable", f"layer {self.label!r}: {detail}")
+        self._kick.set()
+
+    async def resync(self) -> bool:
+        """Re-add every membership to the layer; clear :attr:`problem` when all succeeded."""
+        for group in [g for g, members in self.groups.items() if not members]:
+            del self.groups[group]  # members that vanished without leaving (garbage collected)
+            await self._layer_call("group_discard", group)
+        for group in list(self.groups):
+            if not await self._layer_call("group_add", group):
+                return False
+        if self.problem is not None:
+            logger.warning("Channel layer %r is reachable again; memberships restored", self.label)
+            self.problem = None
+        return True
+
+    async def _keep_loop(self) -> None:
+        """Refresh memberships before ``group_expiry``; after a fault, retry with backoff."""
+        while True:
+            wait = self.refresh_interval() if self.problem is None else self._backoff
+            try:
+                await asyncio.wait_for(self._kick.wait(), wait)
+                if self.problem is not None:
+                    await asyncio.sleep(self._backoff)  # a fault: do not spin on a dead layer
+            except TimeoutError:
+                pass
+            self._kick.clear()
+            if await self.resync():
+                self._backoff = self.min_backoff
+            else:
+                self._backoff = min(self._backoff * 2, self.max_backoff)
+
+    async def _receive_loop(self) -> None:
         assert self.channel is not None
         channel = self.channel
+        backoff = self.min_backoff
         while True:
             try:
                 message = await self.layer.receive(channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # Layer outage (e.g. Redis down): log, back off, keep the hub alive.
-                logger.exception("Hub receive failed; retrying")
-                await asyncio.sleep(1.0)
+            except Exception as exc:
+                self._failed("receive failed", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
                 continue
+            backoff = self.min_backoff
             await self.fanout(message)
+
+    # ---------------------------------------------------------------- fan-out
 
     async def fanout(self, message: Mapping[str, Any]) -> None:
         """Deliver one ``reznet.event`` message to every local member of its group."""
-        members = self.members.get(message.get("group", ""))
+        members = self.groups.get(message.get("group", ""))
         if not members:
             return
         encoded = broadcast_cache().get_or_create(message["id"], message["event"], message["v1"])
         optimize, batch = message["optimize"], message["batch"]
         tally: Counter[tuple[int, int, bool]] = Counter()
-        for member in list(members.values()):
+        for member in list(members):
             try:
                 await member.deliver_broadcast(encoded, optimize=optimize, batch=batch, tally=tally)
             except Exception:

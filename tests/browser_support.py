@@ -50,8 +50,12 @@ def chromium_available() -> bool:
 
 
 def server_env(db: Path) -> dict[str, str]:
-    """Environment of an example-project process: its own SQLite file, embedded defaults."""
+    """Environment of an example-project process: its own SQLite file, embedded defaults.
+
+    DEBUG is on, as under ``make run``: runserver serves the JS client's static files only then.
+    """
     return {
+        "DJANGO_DEBUG": "1",
         "DJANGO_SETTINGS_MODULE": "example_project.settings",
         "EXAMPLE_DB": str(db),
         "REDIS_URL": "",

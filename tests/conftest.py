@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.redis_server import RedisServer
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -38,6 +42,35 @@ def redis_url() -> str:
     """URL of the real Redis the tests use (127.0.0.1:6379 or $REDIS_URL)."""
     require_or_skip(_redis_answers(REDIS_URL), f"Redis at {REDIS_URL}")
     return REDIS_URL
+
+
+@pytest.fixture
+def make_redis_server(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """A factory of started redis-servers of the test's own (see tests/redis_server.py).
+
+    Each call takes ``RedisServer``'s keyword arguments (``appendonly``, ``extra_args``) and
+    returns a server answering PING; all of them are stopped at teardown.
+    """
+    from tests.redis_server import RedisServer, redis_server_available
+
+    require_or_skip(redis_server_available(), "the redis-server binary")
+    servers: list[RedisServer] = []
+
+    def make(**kwargs: Any) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(servers)}", **kwargs)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def redis_server(make_redis_server: Callable[..., RedisServer]) -> RedisServer:
+    """A started redis-server of the test's own, nothing persisted, stopped at teardown."""
+    return make_redis_server()
 
 
 def free_port() -> int:

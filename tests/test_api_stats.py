@@ -126,57 +126,6 @@ def test_reset_needs_the_csrf_token_with_session_auth(users: dict[str, Any]) -> 
     assert response.status_code == 200
 
 
-def test_health(recorder: StatsRecorder) -> None:
-    _record(recorder)
-    response = Client().get("/api/websocket/health")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "healthy"
-    assert body["active_connections"] == 1
-    assert body["performance"] == {"total_messages": 3, "reduction_percentage": 60.9}
-    assert body["features"]["payload_optimization"] is True
-    assert body["features"]["stats"] is True
-    assert body["components"] == {"cache": {"status": "up"}, "channel_layer": {"status": "up"}}
-    assert set(body) == {"status", "active_connections", "features", "performance", "components"}
-
-
-def test_health_is_503_when_the_cache_is_down() -> None:
-    dead = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-    }
-    with override_settings(CACHES={"default": dead}):
-        response = Client().get("/api/websocket/health")
-    assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "unhealthy"
-    assert body["components"]["cache"] == {"status": "down"}
-    assert body["active_connections"] is None and body["performance"] is None
-
-
-def test_health_is_503_when_the_channel_layer_is_broken() -> None:
-    broken = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}/0"]},
-        }
-    }
-    with override_settings(CHANNEL_LAYERS=broken):
-        response = Client().get("/api/websocket/health")
-    assert response.status_code == 503
-    assert response.json()["components"]["channel_layer"] == {"status": "down"}
-
-
-def test_health_without_channel_layer_or_stats() -> None:
-    with override_settings(CHANNEL_LAYERS={}, REZNET_WS={"STATS_ENABLED": False}):
-        response = Client().get("/api/websocket/health")
-    assert response.status_code == 200
-    assert response.json()["components"] == {
-        "cache": {"status": "disabled"},
-        "channel_layer": {"status": "not_configured"},
-    }
-
-
 def test_stats_are_503_when_the_cache_is_down(users: dict[str, Any]) -> None:
     dead = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -481,3 +481,69 @@ def test_browser_negotiates_permessage_deflate_with_reznet_daphne(
     assert all(isinstance(frame, str) for frame in frames)
     assert decode_wire(frames, hello) == events(page)
     assert any(e["event"] == "workflow_plan" for e in events(page))
+
+
+# ------------------------------------------------------------------------- reserved names
+
+
+@pytest.fixture
+def limits_server() -> Iterator[ServerProcess]:
+    """daphne serving tests.limits_app: its consumer, the client module and a page using it."""
+    port = free_port()
+    server = ServerProcess(
+        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.limits_app:application"],
+        port,
+        env={"DJANGO_SETTINGS_MODULE": "tests.limits_settings"},
+    )
+    yield server
+    server.stop()
+
+
+def test_control_events_count_only_in_raw_frames(
+    context: BrowserContext, problems: PageProblems, limits_server: ServerProcess
+) -> None:
+    """Frames posing as connection_established or error do not steer the client in Chromium."""
+    page = context.new_page()
+    problems.watch(page)
+    tap = WireTap(page)
+    page.goto(url(limits_server))
+    wait_events(page, "e.event === 'connection_established'")
+    hello = events(page)[0]["data"]
+    field_map = page.evaluate("reznetSocket.decoder.fieldMap")
+    assert field_map == hello["field_map"]
+
+    page.evaluate("reznetSocket.send('spoof', null)")
+    wait_events(page, "e.event === 'after_spoof'")
+    # The spoofs went over the wire as ordinary (not raw) frames ...
+    spoofs = [json.loads(f) for f in tap.sockets[0].frames[1:4]]
+    assert [(s["e"], "r" in s) for s in spoofs] == [
+        ("connection_established", False),
+        ("connection_established", False),
+        ("error", False),
+    ]
+    # ... reached the `*` handlers only: no second greeting, no server error, no 4000 close.
+    assert [e["event"] for e in events(page)] == ["connection_established", "after_spoof"]
+    everything = json.loads(page.evaluate("JSON.stringify(window.reznetAll)"))
+    assert [e["event"] for e in everything] == [
+        "connection_established",
+        "connection_established",
+        "connection_established",
+        "error",
+        "after_spoof",
+    ]
+    assert page.evaluate("reznetSocket.decoder.fieldMap") == field_map
+    assert events(page)[1]["data"] == {"content": "decoded with the server's map"}
+    assert page.evaluate("reznetSocket.readyState") == 1
+    assert page.evaluate("window.reznetClose === undefined")
+
+    # The server itself refuses to send an application event under a control name.
+    for name in ("connection_established", "error"):
+        page.evaluate("name => reznetSocket.send('reserved', { name })", name)
+        wait_events(page, f"e.event === 'refused' && e.data.name === {json.dumps(name)}")
+    refused = [e["data"] for e in events(page) if e["event"] == "refused"]
+    assert refused == [
+        {"name": name, "send_event": "ReservedEventError", "broadcast": "ReservedEventError"}
+        for name in ("connection_established", "error")
+    ]
+    page.close()
+    assert problems.unexpected() == []

@@ -18,7 +18,7 @@ DJANGO = django_json.DjangoJSONEncoder()
 
 OFFSETS = st.one_of(
     st.none(),
-    st.just(datetime.timezone.utc),
+    st.just(datetime.UTC),
     st.integers(-1439, 1439).map(lambda m: datetime.timezone(datetime.timedelta(minutes=m))),
     st.timedeltas(
         min_value=datetime.timedelta(hours=-23), max_value=datetime.timedelta(hours=23)
@@ -41,7 +41,7 @@ def test_same_as_django_json_encoder(value: object) -> None:
 
 
 def test_aware_times_are_refused_like_django() -> None:
-    aware = datetime.time(12, tzinfo=datetime.timezone.utc)
+    aware = datetime.time(12, tzinfo=datetime.UTC)
     with pytest.raises(ValueError):
         DJANGO.default(aware)
     with pytest.raises(ValueError):
@@ -49,7 +49,7 @@ def test_aware_times_are_refused_like_django() -> None:
 
 
 def test_examples() -> None:
-    moment = datetime.datetime(2025, 10, 25, 12, 0, 0, 123456, tzinfo=datetime.timezone.utc)
+    moment = datetime.datetime(2025, 10, 25, 12, 0, 0, 123456, tzinfo=datetime.UTC)
     assert django_default(moment) == "2025-10-25T12:00:00.123Z"
     assert django_default(moment.replace(microsecond=0)) == "2025-10-25T12:00:00Z"
     assert django_default(datetime.timedelta(days=-1, seconds=5)) == "-P0DT23H59M55S"

@@ -66,7 +66,7 @@ STAMP_FIELDS = sorted(DEFAULT_TIMESTAMP_FIELDS)
 def _offsets() -> st.SearchStrategy[datetime.tzinfo | None]:
     minutes = st.integers(min_value=-1439, max_value=1439)
     fixed = minutes.map(lambda m: datetime.timezone(datetime.timedelta(minutes=m)))
-    return st.one_of(st.none(), st.just(datetime.timezone.utc), fixed)
+    return st.one_of(st.none(), st.just(datetime.UTC), fixed)
 
 
 DATETIMES = st.datetimes(
@@ -81,7 +81,7 @@ def _iso_forms(moment: datetime.datetime) -> list[str]:
     forms.append(moment.isoformat(timespec="seconds"))
     forms.append(moment.replace(microsecond=moment.microsecond // 1000 * 1000).isoformat())
     if moment.tzinfo is not None:
-        utc = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        utc = moment.astimezone(datetime.UTC).replace(tzinfo=None)
         if 1 <= utc.year <= 9999:
             forms.append(utc.isoformat(timespec="milliseconds") + "Z")  # toISOString()
             forms.append(utc.isoformat() + "Z")

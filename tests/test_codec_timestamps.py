@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from reznet_ws.codec import encode_timestamp, format_timestamp
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
 
 

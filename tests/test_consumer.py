@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -130,8 +130,8 @@ async def test_v2_client_may_send_optimized_frames() -> None:
 
 async def test_datetime_values_are_sent_like_django_json_encoder() -> None:
     data = {
-        "created_at": datetime(2025, 10, 25, 12, 0, tzinfo=timezone.utc),
-        "deleted_at": datetime(2025, 10, 25, 12, 0, 0, 123456, tzinfo=timezone.utc),
+        "created_at": datetime(2025, 10, 25, 12, 0, tzinfo=UTC),
+        "deleted_at": datetime(2025, 10, 25, 12, 0, 0, 123456, tzinfo=UTC),
         "n": 1,
     }
     expected = {

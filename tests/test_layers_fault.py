@@ -4,67 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-import redis
 
 from reznet_ws.layers import BatchingChannelLayer
-from tests.conftest import free_port, require_or_skip
+from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 
 
-class RedisServer:
-    """A redis-server on its own port, with an append-only file so groups survive a restart."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port)),
-                *("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
-                *("--dir", str(self.directory)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    break
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-            finally:
-                client.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    require_or_skip(shutil.which("redis-server") is not None, "the redis-server binary")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+def aof_redis(make_redis_server: Callable[..., RedisServer]) -> RedisServer:
+    """A redis-server with an append-only file, so groups survive ``stop()`` then ``start()``."""
+    return make_redis_server(appendonly=True)
 
 
 @pytest.mark.parametrize(
@@ -73,9 +27,9 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     ids=["redis", "pubsub"],
 )  # the in-memory layer has no server to lose
 async def test_redis_restart_mid_stream_is_counted_and_delivery_resumes(
-    backend: str, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+    backend: str, aof_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    inner = {"BACKEND": backend, "CONFIG": {"hosts": [redis_server.url], "prefix": "fault"}}
+    inner = {"BACKEND": backend, "CONFIG": {"hosts": [aof_redis.url], "prefix": "fault"}}
     layer = BatchingChannelLayer(inner=inner, window=0.01, max_batch=10)
     layer.receive_retry_max_delay = 0.1
     channel = await layer.new_channel()
@@ -97,12 +51,12 @@ async def test_redis_restart_mid_stream_is_counted_and_delivery_resumes(
     receiver = asyncio.ensure_future(receive_forever())
     try:
         sent = await stream(0.3, 0)
-        await asyncio.to_thread(redis_server.stop)
+        await asyncio.to_thread(aof_redis.stop)
         sent = await stream(0.5, sent)
         assert layer.stats["unavailable"] > 0
         lost = layer.stats["lost"]
         assert lost > 0
-        await asyncio.to_thread(redis_server.start)
+        await asyncio.to_thread(aof_redis.start)
         restarted = sent
         # Keep streaming until deliveries come through again (the pub/sub layer resubscribes).
         deadline = time.monotonic() + 15

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.test import override_settings
 
 from reznet_ws.stats import (
@@ -38,7 +39,11 @@ def _own_prefix() -> Iterator[None]:
 
 
 class FakeStore:
-    """Records what the recorder sends; ``fail`` makes the next calls raise."""
+    """Records what the recorder sends; ``fail`` makes the next calls raise.
+
+    Like the real store, it adds a process's numbered batch once (``sequences`` lists every
+    ``(sequence, counters)`` received); ``lose_reply`` applies the next call, then raises.
+    """
 
     alias = "fake"
 
@@ -48,21 +53,37 @@ class FakeStore:
         self.processes: list[tuple[str, dict[str, int], float]] = []
         self.calls = 0
         self.fail = False
+        self.lose_reply = False
+        self.sequences: list[tuple[int, dict[str, int]]] = []
+        self.last: dict[str, int] = {}
 
     def apply(
         self,
         counters: Mapping[str, int],
         minutes: Mapping[int, tuple[int, ...]],
         process: tuple[str, Mapping[str, int], float] | None = None,
-    ) -> None:
+        sequence: tuple[str, int] | None = None,
+    ) -> bool:
         self.calls += 1
         if self.fail:
             raise StatsUnavailable("down")
+        assert sequence is not None
+        self.sequences.append((sequence[1], dict(counters)))
+        fresh = sequence[1] > self.last.get(sequence[0], 0)
+        if fresh:
+            self._add(counters, minutes)
+            self.last[sequence[0]] = sequence[1]
+        if process is not None:
+            self.processes.append((process[0], dict(process[1]), process[2]))
+        if self.lose_reply:
+            self.lose_reply = False
+            raise StatsUnavailable("timed out")
+        return fresh
+
+    def _add(self, counters: Mapping[str, int], minutes: Mapping[int, tuple[int, ...]]) -> None:
         self.counters.update(counters)
         for minute, values in minutes.items():
             self.minutes.setdefault(minute, Counter()).update(dict(enumerate(values)))
-        if process is not None:
-            self.processes.append((process[0], dict(process[1]), process[2]))
 
     def reset(self, minutes: Iterable[int]) -> None:
         self.counters.clear()
@@ -137,6 +158,93 @@ def test_a_failed_flush_loses_nothing_and_logs_once(caplog: pytest.LogCaptureFix
     assert recorder.flush() is True
     assert store.counters["total_messages"] == 2
     assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
+
+
+def test_a_batch_whose_reply_was_lost_is_sent_again_unchanged_and_counted_once() -> None:
+    store = FakeStore()
+    recorder = _recorder(store)
+    recorder.record_message("a", 10, 5, False, count=3)
+    store.lose_reply = True  # the store applies the batch, the recorder never hears back
+    assert recorder.flush() is False
+    recorder.record_message("b", 10, 5, False, count=2)  # counted while batch 1 is in flight
+    assert recorder.flush() is True
+    first = {
+        "total_messages": 3,
+        "total_bytes_original": 30,
+        "total_bytes_optimized": 15,
+        "event:a": 3,
+        "event_original:a": 30,
+        "event_optimized:a": 15,
+    }
+    second = {k.replace(":a", ":b"): v * 2 // 3 for k, v in first.items()}
+    # Batch 1 went twice, untouched by the later counts, which went as batch 2.
+    assert store.sequences == [(1, first), (1, first), (2, second)]
+    assert store.counters["total_messages"] == 5
+    assert (store.counters["event:a"], store.counters["event:b"]) == (3, 2)
+    assert recorder.pending() == ({}, {})
+    assert recorder.flush() and store.sequences[-1][0] == 2  # nothing new: no new batch
+
+
+def test_reset_drops_a_batch_in_flight() -> None:
+    store = FakeStore()
+    recorder = _recorder(store)
+    recorder.record_message("a", 10, 5, False)
+    store.fail = True
+    assert recorder.flush() is False
+    store.fail = False
+    recorder.reset()
+    recorder.record_error("too_deep")
+    assert recorder.flush()
+    assert store.sequences == [(2, {"error:too_deep": 1})]
+    assert store.counters == Counter({"error:too_deep": 1})
+
+
+class FlakyCache:
+    """A local-memory cache whose ``fail_at``-th ``incr`` call raises before doing anything."""
+
+    def __init__(self, fail_at: int) -> None:
+        self.cache = LocMemCache(f"flaky-{uuid.uuid4().hex}", {})
+        self.fail_at = fail_at
+        self.incrs = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cache, name)
+
+    def incr(self, key: str, delta: int = 1) -> int:
+        self.incrs += 1
+        if self.incrs == self.fail_at:
+            raise ConnectionError("cache went away")
+        return self.cache.incr(key, delta)
+
+
+def test_generic_store_adds_each_numbered_batch_once() -> None:
+    store = StatsStore(prefix="seq", cache=LocMemCache(f"seq-{uuid.uuid4().hex}", {}))
+    batch = ({"a": 2, "b": 1}, {10: (1, 50, 20)})
+    assert store.apply(*batch, None, ("p", 1)) is True
+    assert store.apply(*batch, None, ("p", 1)) is False  # sent again: already in
+    assert store.apply({"a": 5}, {}, None, ("p", 2)) is True
+    assert store.apply(*batch, None, ("p", 1)) is False  # late: a later batch is in
+    assert store.apply({"a": 7}, {}, None, ("q", 1)) is True  # numbers are per process
+    # Gauges alone go under the last number: refreshed, nothing added.
+    assert store.apply({}, {}, ("p", {"v2": 1}, 60.0), ("p", 2)) is False
+    snapshot = store.read([10])
+    assert snapshot.counters == {"a": 14, "b": 1}
+    assert snapshot.minutes == {10: {"messages": 1, "original": 50, "optimized": 20}}
+    assert snapshot.processes == {"p": {"v2": 1}}
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 4, 5])
+def test_generic_store_resumes_a_batch_that_failed_part_way(fail_at: int) -> None:
+    flaky = FlakyCache(fail_at)
+    store = StatsStore(prefix="part", cache=flaky)  # type: ignore[arg-type]
+    counters, minutes = {"a": 1, "b": 2, "c": 3}, {10: (4, 0, 5)}
+    with pytest.raises(StatsUnavailable, match="cache went away"):
+        store.apply(counters, minutes, None, ("p", 1))
+    assert store.apply(counters, minutes, None, ("p", 1)) is True  # resumes where it stopped
+    assert store.apply(counters, minutes, None, ("p", 1)) is False
+    snapshot = store.read([10])
+    assert snapshot.counters == counters
+    assert snapshot.minutes == {10: {"messages": 4, "optimized": 5}}
 
 
 def test_gauges_are_published_while_connections_are_open() -> None:

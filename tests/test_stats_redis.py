@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,18 +13,26 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.test import Client, override_settings
+from django.test import override_settings
 
-from reznet_ws.stats import StatsRecorder, StatsUnavailable, get_recorder, get_stats
+from reznet_ws.stats import (
+    StatsRecorder,
+    StatsStore,
+    StatsUnavailable,
+    get_recorder,
+    get_stats,
+)
 from reznet_ws.stats import recorder as recorder_module
 
-from .conftest import free_port, require_or_skip
+from .conftest import client_for
+from .redis_server import RedisServer
 from .stats_worker import stats_settings
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(90)]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "stats_worker.py")
+HEALTH = "/api/websocket/health"
 
 
 @pytest.fixture
@@ -169,79 +176,23 @@ def test_reset_on_redis_keeps_live_gauges(on_redis: None) -> None:
 # ------------------------------------------------------------------ outage
 
 
-class RedisServer:
-    """A redis-server of the test's own, on a free port, that the test can stop and restart."""
-
-    def __init__(self, binary: str, tmp_path: Any) -> None:
-        self.binary, self.dir, self.port = binary, str(tmp_path), free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        import redis
-
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-
-        def answers() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        assert _wait_for(answers, deadline=10)
-        client.close()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
-@pytest.fixture
-def own_redis(tmp_path: Any) -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server")
-    require_or_skip(binary is not None, "redis-server")
-    assert binary is not None
-    server = RedisServer(binary, tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.mark.django_db
 def test_cache_outage_degrades_stats_not_delivery(
-    own_redis: RedisServer, caplog: pytest.LogCaptureFixture, recorder: StatsRecorder
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+    recorder: StatsRecorder,
+    users: dict[str, Any],
 ) -> None:
     caplog.set_level(logging.INFO, logger="reznet_ws.stats")
+    anonymous, staff = client_for(None), client_for(users["staff"])
     with override_settings(
-        **stats_settings(own_redis.url, "outage"), ROOT_URLCONF="tests.stats_urls"
+        **stats_settings(redis_server.url, "outage"), ROOT_URLCONF="tests.stats_urls"
     ):
         recorder.record_message("message_new", 100, 50, False)
         assert recorder.flush()
-        assert Client().get("/api/websocket/health").status_code == 200
+        assert anonymous.get(HEALTH).json() == {"status": "healthy"}
 
-        own_redis.stop()
+        redis_server.stop()
         # Recording stays in memory: nothing raises, the counts wait for the cache.
         for _ in range(1000):
             recorder.record_message("message_new", 100, 50, False)
@@ -254,33 +205,132 @@ def test_cache_outage_degrades_stats_not_delivery(
         with pytest.raises(StatsUnavailable):
             get_stats(recorder)
 
-        response = Client().get("/api/websocket/health")
-        assert response.status_code == 503
-        body = response.json()
-        assert body["status"] == "unhealthy"
-        assert body["components"]["cache"] == {"status": "down"}
+        # Delivery goes on, so the process still answers 200; the details are staff-only.
+        response = anonymous.get(HEALTH)
+        assert response.status_code == 200
+        assert response.json() == {"status": "degraded"}
+        body = staff.get(HEALTH).json()
+        assert body["status"] == "degraded"
+        assert body["components"]["cache"]["status"] == "down"
         assert body["components"]["channel_layer"] == {"status": "up"}
 
-        own_redis.start()
+        redis_server.start()
         assert recorder.flush() is True
         assert "reachable again" in caplog.text
         stats = get_stats(recorder)
         # The restarted Redis is empty; everything counted during the outage arrived.
         assert stats["total_messages"] == 1000
         assert stats["active_connections"] == 1
-        assert Client().get("/api/websocket/health").status_code == 200
+        assert anonymous.get(HEALTH).json() == {"status": "healthy"}
 
 
 @pytest.mark.django_db
-def test_health_probes_a_redis_channel_layer(redis_url: str, recorder: StatsRecorder) -> None:
+def test_health_probes_a_redis_channel_layer(
+    redis_url: str, recorder: StatsRecorder, users: dict[str, Any]
+) -> None:
     layers = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {"hosts": [redis_url], "prefix": f"reznet-test-{uuid.uuid4().hex[:8]}"},
         }
     }
+    staff = client_for(users["staff"])  # the components are for the stats permission only
     with override_settings(CHANNEL_LAYERS=layers, ROOT_URLCONF="tests.stats_urls"):
         for _ in range(2):  # a second request reuses nothing from the first one's event loop
-            response = Client().get("/api/websocket/health")
+            response = staff.get(HEALTH)
             assert response.status_code == 200
             assert response.json()["components"]["channel_layer"] == {"status": "up"}
+
+
+# ------------------------------------------------------------------ stalls
+
+
+def _stall_settings(url: str, prefix: str) -> dict[str, Any]:
+    """Stats on ``url`` with short socket timeouts, so that a flush to a frozen Redis fails."""
+    settings = stats_settings(url, prefix)
+    settings["CACHES"]["stats"]["OPTIONS"] = {"socket_timeout": 0.3, "socket_connect_timeout": 0.3}
+    return settings
+
+
+def _stored_messages(server: RedisServer, prefix: str) -> int:
+    with server.client() as client:
+        return int(client.hget(f"{prefix}:1:reznet_ws:counters", "total_messages") or 0)
+
+
+def test_a_flush_that_timed_out_in_a_stall_is_counted_once(
+    redis_server: RedisServer, recorder: StatsRecorder
+) -> None:
+    with override_settings(**_stall_settings(redis_server.url, "stall")):
+        recorder.record_message("message_new", 100, 50, False, count=100)
+        assert recorder.flush()
+        recorder.record_message("message_new", 100, 50, False, count=50)
+        redis_server.pause()
+        # The flush times out; its command waits, unread, in the frozen server's socket.
+        assert recorder.flush() is False
+        recorder.record_message("message_new", 100, 50, False, count=7)
+        redis_server.resume()
+        # Redis runs the flush the recorder gave up on: re-sending it must not count it again.
+        assert _wait_for(lambda: _stored_messages(redis_server, "stall") == 150)
+        assert recorder.flush() is True
+        assert _stored_messages(redis_server, "stall") == 157
+        stats = get_stats(_reader())
+        assert stats["total_messages"] == 157
+        assert stats["events"]["message_new"]["bytes_original"] == 157 * 100
+        assert sum(p["messages"] for p in stats["series"]) == 157
+
+
+def test_a_batch_sent_again_after_a_restart_with_data_is_counted_once(
+    redis_server: RedisServer, recorder: StatsRecorder
+) -> None:
+    with override_settings(**_stall_settings(redis_server.url, "restart")):
+        recorder.connection_opened(2)
+        assert recorder.flush()  # (Redis now has the flush script: a stalled call can run)
+        recorder.record_message("message_new", 100, 50, False, count=20)
+        redis_server.pause()
+        assert recorder.flush() is False
+        redis_server.resume()
+        assert _wait_for(lambda: _stored_messages(redis_server, "restart") == 20)
+        # Saved, stopped and started again on the same port: the batch numbers were kept too.
+        redis_server.restart(keep_data=True)
+        assert _stored_messages(redis_server, "restart") == 20
+        recorder.record_message("message_new", 100, 50, False, count=3)
+        assert recorder.flush() is True
+        stats = get_stats(_reader())
+        assert stats["total_messages"] == 23
+        assert stats["active_connections"] == 1
+
+
+def test_a_batch_in_flight_reaches_a_redis_that_crashed_and_came_back_empty(
+    redis_server: RedisServer, recorder: StatsRecorder
+) -> None:
+    with override_settings(**_stall_settings(redis_server.url, "crash")):
+        recorder.record_message("message_new", 100, 50, False, count=10)
+        assert recorder.flush()
+        recorder.record_message("message_new", 100, 50, False, count=5)
+        redis_server.kill()
+        assert recorder.flush() is False
+        redis_server.restart(keep_data=False)
+        assert recorder.flush() is True
+        # The crash took the first 10 (and the batch numbers) with it; the batch in flight landed.
+        assert _stored_messages(redis_server, "crash") == 5
+
+
+def test_redis_store_adds_each_numbered_batch_once(redis_server: RedisServer) -> None:
+    with override_settings(**stats_settings(redis_server.url, "seq")):
+        store = StatsStore(alias="stats")
+        batch = ({"a": 2, "b": 1}, {10: (1, 50, 20)})
+        assert store.apply(*batch, None, ("p", 1)) is True
+        assert store.apply(*batch, None, ("p", 1)) is False  # sent again: already in
+        assert store.apply({"a": 5}, {}, None, ("p", 2)) is True
+        assert store.apply(*batch, None, ("p", 1)) is False  # late: a later batch is in
+        assert store.apply({"a": 7}, {}, None, ("q", 1)) is True  # numbers are per process
+        assert store.apply({"a": 1}, {}, None, None) is True  # unnumbered: always added
+        # Gauges alone go under the last number: refreshed, nothing added.
+        assert store.apply({}, {}, ("p", {"v2": 1}, 60.0), ("p", 2)) is False
+        snapshot = store.read([10])
+        assert snapshot.counters == {"a": 15, "b": 1}
+        assert snapshot.minutes == {10: {"messages": 1, "original": 50, "optimized": 20}}
+        assert snapshot.processes == {"p": {"v2": 1}}
+        assert snapshot.since is not None
+        store.apply({}, {}, ("p", {"v2": 0}, 60.0), ("p", 2))
+        assert store.read([]).processes == {}

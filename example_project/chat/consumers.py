@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -17,7 +17,7 @@ STREAM_DELAY = 0.02
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def chat_message(

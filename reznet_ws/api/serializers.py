@@ -8,6 +8,7 @@ __all__ = [
     "ComponentSerializer",
     "DetailSerializer",
     "HealthSerializer",
+    "HealthStatusSerializer",
     "ResetSerializer",
     "StatsSerializer",
 ]
@@ -85,7 +86,11 @@ class ResetSerializer(serializers.Serializer):
 
 
 class ComponentSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["up", "down", "disabled", "not_configured"])
+    status = serializers.ChoiceField(
+        choices=["up", "down", "timeout", "disabled", "not_configured"],
+        help_text="timeout: no answer within the probe's bound (the endpoint never waits longer).",
+    )
+    detail = serializers.CharField(required=False, help_text="Why the component is not up.")
 
 
 class ComponentsSerializer(serializers.Serializer):
@@ -98,14 +103,23 @@ class PerformanceSerializer(serializers.Serializer):
     reduction_percentage = serializers.FloatField()
 
 
-class HealthSerializer(serializers.Serializer):
-    """``GET health``: public, minimal."""
+class HealthStatusSerializer(serializers.Serializer):
+    """``GET health`` for every caller: the status only."""
 
-    status = serializers.ChoiceField(choices=["healthy", "unhealthy"])
-    active_connections = serializers.IntegerField(allow_null=True)
-    features = serializers.DictField(child=serializers.BooleanField())
-    performance = PerformanceSerializer(allow_null=True)
-    components = ComponentsSerializer()
+    status = serializers.ChoiceField(
+        choices=["healthy", "degraded", "unhealthy"],
+        help_text="200 with healthy or degraded (a component is down or timed out); 503 with "
+        "unhealthy (this process cannot serve: its channel layer cannot be built).",
+    )
+
+
+class HealthSerializer(HealthStatusSerializer):
+    """``GET health``: the status; the rest only for callers with ``STATS_PERMISSION_CLASSES``."""
+
+    active_connections = serializers.IntegerField(allow_null=True, required=False)
+    features = serializers.DictField(child=serializers.BooleanField(), required=False)
+    performance = PerformanceSerializer(allow_null=True, required=False)
+    components = ComponentsSerializer(required=False)
 
 
 class DetailSerializer(serializers.Serializer):

@@ -1,8 +1,17 @@
-"""The protocol errors a receiver reports (docs/protocol.md, section 5)."""
+"""The protocol errors a receiver reports, and the event names the protocol reserves.
+
+See docs/protocol.md, section 5.
+"""
 
 from __future__ import annotations
 
-__all__ = ["ERROR_CODES", "ProtocolError"]
+__all__ = [
+    "ERROR_CODES",
+    "RESERVED_EVENTS",
+    "ProtocolError",
+    "ReservedEventError",
+    "check_event_name",
+]
 
 ERROR_CODES: tuple[str, ...] = (
     "malformed_json",
@@ -14,7 +23,14 @@ ERROR_CODES: tuple[str, ...] = (
     "unknown_version",
     "decompression_failed",
     "invalid_frame",
+    "missing_event",
+    "batch_too_large",
+    "rate_limited",
 )
+
+#: Names of the server's control events. The server sends them only as raw frames (``"r":1``),
+#: a client honours them only there, and no application event may carry one of them.
+RESERVED_EVENTS: frozenset[str] = frozenset({"connection_established", "error", "stats_response"})
 
 
 class ProtocolError(Exception):
@@ -30,3 +46,26 @@ class ProtocolError(Exception):
         super().__init__(f"{code}: {detail}" if detail else code)
         self.code = code
         self.detail = detail
+
+
+class ReservedEventError(ValueError):
+    """An application tried to send an event under the name of a control event."""
+
+    def __init__(self, event: str) -> None:
+        names = ", ".join(sorted(RESERVED_EVENTS))
+        super().__init__(
+            f"{event!r} is the name of a reznet control event ({names}); "
+            "an application event needs another name"
+        )
+        self.event = event
+
+
+def check_event_name(event: object) -> None:
+    """Raise :class:`ReservedEventError` when ``event`` is one of :data:`RESERVED_EVENTS`.
+
+    Called first by ``send_event()`` and ``broadcast()``; other values pass (the encoder reports
+    names that are not strings).
+    """
+    # str.__str__: the name the encoder writes, whatever a str subclass claims to equal.
+    if isinstance(event, str) and str.__str__(event) in RESERVED_EVENTS:
+        raise ReservedEventError(str.__str__(event))

@@ -1,4 +1,4 @@
-"""The permessage-deflate command-line options, shared by ``reznet-daphne`` and ``runserver``.
+"""The command-line options shared by ``reznet-daphne`` and ``runserver``.
 
 No Twisted here (``reznet_ws.server.cli`` imports daphne, which installs its reactor).
 """
@@ -9,7 +9,12 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["add_deflate_arguments", "deflate_overrides"]
+__all__ = [
+    "add_deflate_arguments",
+    "add_shutdown_arguments",
+    "deflate_overrides",
+    "shutdown_overrides",
+]
 
 
 def add_deflate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,3 +111,31 @@ def deflate_overrides(options: Mapping[str, Any]) -> dict[str, Any]:
         "client_no_context_takeover": both or options.get("deflate_client_no_context_takeover"),
         "exclude_paths": tuple(paths) if paths else None,
     }
+
+
+def add_shutdown_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--shutdown-timeout`` (shared by ``reznet-daphne`` and ``runserver``)."""
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        default=None,
+        help="On SIGTERM or SIGINT, close every WebSocket with 1001 and wait at most this long "
+        "for the closes and the applications before stopping (default: 5).",
+    )
+
+
+def shutdown_overrides(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Map parsed arguments to the server's keyword arguments (only those given)."""
+    timeout = options.get("shutdown_timeout")
+    return {} if timeout is None else {"shutdown_timeout": timeout}
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, not {value!r}")
+    return seconds

@@ -1,7 +1,7 @@
 """``reznet-daphne``: the ``daphne`` command with permessage-deflate.
 
 Same arguments as ``daphne``, plus the compression options of
-:func:`reznet_ws.server.arguments.add_deflate_arguments`.
+:func:`reznet_ws.server.arguments.add_deflate_arguments` and ``--shutdown-timeout``.
 Command-line values override ``REZNET_WS``; without Django settings the defaults apply.
 
     reznet-daphne -b 0.0.0.0 -p 8000 myproject.asgi:application
@@ -16,7 +16,12 @@ from collections.abc import Callable, Sequence
 
 import daphne.cli
 
-from reznet_ws.server.arguments import add_deflate_arguments, deflate_overrides
+from reznet_ws.server.arguments import (
+    add_deflate_arguments,
+    add_shutdown_arguments,
+    deflate_overrides,
+    shutdown_overrides,
+)
 from reznet_ws.server.deflate import InvalidDeflateOptions
 from reznet_ws.server.server import DeflateServer
 
@@ -26,17 +31,24 @@ __all__ = ["CommandLineInterface", "main"]
 class CommandLineInterface(daphne.cli.CommandLineInterface):
     """daphne's command line with the permessage-deflate options."""
 
-    description = "Django HTTP/WebSocket server (daphne) with permessage-deflate"
+    description = (
+        "Django HTTP/WebSocket server (daphne) with permessage-deflate and graceful shutdown"
+    )
     server_class: Callable[..., DeflateServer] = DeflateServer
 
     def __init__(self) -> None:
         super().__init__()
         add_deflate_arguments(self.parser)
+        add_shutdown_arguments(self.parser)
 
     def run(self, args: Sequence[str]) -> None:
         """Parse ``args`` and serve until stopped (daphne's ``run`` with our server)."""
-        overrides = deflate_overrides(vars(self.parser.parse_args(args)))
-        self.server_class = functools.partial(DeflateServer, deflate_overrides=overrides)
+        options = vars(self.parser.parse_args(args))
+        self.server_class = functools.partial(
+            DeflateServer,
+            deflate_overrides=deflate_overrides(options),
+            **shutdown_overrides(options),
+        )
         try:
             super().run(args)
         except InvalidDeflateOptions as exc:

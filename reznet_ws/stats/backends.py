@@ -9,13 +9,64 @@ from urllib.parse import quote
 
 from django.core.cache import BaseCache
 
-from .store import SERIES_FIELDS, SERIES_TTL, Snapshot, now_iso
+from .store import SEQUENCE_TTL, SERIES_FIELDS, SERIES_TTL, Snapshot, now_iso
 
 __all__ = ["CacheBackend", "RedisBackend"]
 
 
 def _int(value: Any) -> int:
     return int(value) if value is not None else 0
+
+
+# One flush, atomically. Returns 1 if the deltas were added, 0 if this sequence number had been
+# applied already (only the gauges are refreshed), -1 if a later one has (nothing changes).
+# KEYS: sequence, counters, since, proc, procs, then one hash per minute.
+# ARGV: sequence number ("" for none), sequence TTL, now, series TTL, gauges mode ("" keep,
+# "drop", "set"), gauges JSON, gauges TTL (ms), process id, number of counters, then the
+# counters as name/delta pairs, then three deltas per minute.
+_APPLY_LUA = (
+    "local fields = {"
+    + ", ".join(f"'{f}'" for f in SERIES_FIELDS)
+    + "}\n"
+    + """
+local seq = tonumber(ARGV[1])
+local fresh = true
+if seq then
+  local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if seq < last then return -1 end
+  fresh = seq > last
+  if fresh then
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  else
+    redis.call('EXPIRE', KEYS[1], ARGV[2])
+  end
+end
+local i = 10
+if fresh then
+  for _ = 1, tonumber(ARGV[9]) do
+    redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+  for k = 6, #KEYS do
+    for f = 1, #fields do
+      if ARGV[i] ~= '0' then redis.call('HINCRBY', KEYS[k], fields[f], ARGV[i]) end
+      i = i + 1
+    end
+    redis.call('EXPIRE', KEYS[k], ARGV[4])
+  end
+end
+redis.call('SET', KEYS[3], ARGV[3], 'NX')
+if ARGV[5] == 'set' then
+  redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[7])
+  redis.call('SADD', KEYS[5], ARGV[8])
+elseif ARGV[5] == 'drop' then
+  redis.call('DEL', KEYS[4])
+  redis.call('SREM', KEYS[5], ARGV[8])
+end
+if fresh then return 1 end
+return 0
+"""
+)
 
 
 class RedisBackend:
@@ -37,21 +88,26 @@ class RedisBackend:
         counters: Mapping[str, int],
         minutes: Mapping[int, tuple[int, ...]],
         process: tuple[str, Mapping[str, int], float] | None,
-    ) -> None:
-        pipe = self._client().pipeline(transaction=True)
-        counters_key = self._key("counters")
+        sequence: tuple[str, int] | None,
+    ) -> bool:
+        process_id, gauges, ttl = process if process is not None else ("", {}, 0.0)
+        mode = "" if process is None else "set" if any(gauges.values()) else "drop"
+        keys = [
+            self._key("seq", sequence[0] if sequence is not None else process_id),
+            *(self._key(k) for k in ("counters", "since")),
+            *(self._key("proc", process_id), self._key("procs")),
+            *(self._key("minute", str(m)) for m in minutes),
+        ]
+        args: list[Any] = [
+            *(sequence[1] if sequence is not None else "", SEQUENCE_TTL, now_iso(), SERIES_TTL),
+            *(mode, json.dumps(dict(gauges)), max(1, int(ttl * 1000)), process_id, len(counters)),
+        ]
         for name, delta in counters.items():
-            pipe.hincrby(counters_key, name, delta)
-        for minute, values in minutes.items():
-            key = self._key("minute", str(minute))
-            for name, delta in zip(SERIES_FIELDS, values, strict=True):
-                if delta:
-                    pipe.hincrby(key, name, delta)
-            pipe.expire(key, SERIES_TTL)
-        pipe.set(self._key("since"), now_iso(), nx=True)
-        if process is not None:
-            self._publish(pipe, *process)
-        pipe.execute()
+            args += (name, delta)
+        for values in minutes.values():
+            args += values
+        client = self._client()
+        return int(client.register_script(_APPLY_LUA)(keys=keys, args=args, client=client)) == 1
 
     def _publish(self, pipe: Any, process_id: str, gauges: Mapping[str, int], ttl: float) -> None:
         key = self._key("proc", process_id)
@@ -140,19 +196,40 @@ class CacheBackend:
         counters: Mapping[str, int],
         minutes: Mapping[int, tuple[int, ...]],
         process: tuple[str, Mapping[str, int], float] | None,
-    ) -> None:
-        for name, delta in counters.items():
-            self._incr(self._key("c", name), delta, None)
-        self.names.update(counters)
-        if self.names:
-            self._index_add("fields", self.names)
+        sequence: tuple[str, int] | None,
+    ) -> bool:
+        steps: list[tuple[str, int, int | None]] = [
+            (self._key("c", name), delta, None) for name, delta in counters.items()
+        ]
         for minute, values in minutes.items():
             for name, delta in zip(SERIES_FIELDS, values, strict=True):
                 if delta:
-                    self._incr(self._key("m", str(minute), name), delta, SERIES_TTL)
+                    steps.append((self._key("m", str(minute), name), delta, SERIES_TTL))
+        start = self._first_step(sequence)
+        if start is None:
+            return False  # a later flush of this process is in: this one is stale
+        self.names.update(counters)
+        if self.names:
+            self._index_add("fields", self.names)
+        for number, (key, delta, timeout) in enumerate(steps[start:], start + 1):
+            self._incr(key, delta, timeout)
+            if sequence is not None:  # the cursor: a retry resumes after this increment
+                self.cache.set(self._key("seq", sequence[0]), [sequence[1], number], SEQUENCE_TTL)
+        if sequence is not None and start >= len(steps):  # nothing to add: keep the cursor alive
+            self.cache.set(self._key("seq", sequence[0]), [sequence[1], start], SEQUENCE_TTL)
         self.cache.add(self._key("since"), now_iso(), None)
         if process is not None:
             self._publish(*process)
+        return start < len(steps)
+
+    def _first_step(self, sequence: tuple[str, int] | None) -> int | None:
+        """Return how many increments of this flush are in already (None: it is stale)."""
+        if sequence is None:
+            return 0
+        last, done = self.cache.get(self._key("seq", sequence[0])) or (0, 0)
+        if sequence[1] < last:
+            return None
+        return int(done) if sequence[1] == last else 0
 
     def _publish(self, process_id: str, gauges: Mapping[str, int], ttl: float) -> None:
         if any(gauges.values()):

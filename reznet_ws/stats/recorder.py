@@ -1,8 +1,11 @@
 """The process-wide recorder: counts in memory on the message path, flushes in a thread.
 
 Every ``record_*`` method is a few dictionary updates under a lock: no I/O, no await. The counts
-are cumulative since the process started; a flush sends the difference from the last successful
-flush to the store, so a failed flush loses nothing and a successful one counts everything once.
+are cumulative since the process started; a flush sends the difference from the last acknowledged
+flush to the store as a numbered batch. A batch that is not acknowledged (an error, a timeout) is
+sent again unchanged, with the same number, until it is; the store adds a number once, so a batch
+that timed out but was applied anyway is not counted twice. Counts recorded meanwhile go into the
+next batch.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import uuid
 import weakref
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..conf import get_config, get_setting
 from .payload_log import log_payload
@@ -40,6 +44,17 @@ def _gauges(counters: Counter[str]) -> dict[str, int]:
 def _new_process_id() -> str:
     # The random part keeps ids unique when PIDs are reused (containers all run as PID 1).
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One numbered flush: its deltas, and the totals they bring the store up to."""
+
+    sequence: int
+    counters: dict[str, int]
+    minutes: dict[int, tuple[int, ...]]
+    totals: Counter[str]
+    minute_totals: dict[int, list[int]]
 
 
 class StatsRecorder:
@@ -71,6 +86,8 @@ class StatsRecorder:
         self._events: set[str] = set()
         self._flushed: Counter[str] = Counter()
         self._flushed_minutes: dict[int, list[int]] = {}
+        self._sequence = 0  # the number of the last batch taken
+        self._in_flight: _Batch | None = None  # taken, not acknowledged yet
         self._published = False
         self._available = True
         self._thread: threading.Thread | None = None
@@ -227,31 +244,59 @@ class StatsRecorder:
             self._flush_lock.release()
 
     def _flush(self) -> bool:
-        # Called with ``_flush_lock`` held.
+        # Called with ``_flush_lock`` held. A batch not acknowledged goes first, unchanged; once
+        # it is in, what was counted since it was taken follows under the next number.
+        retried = self._in_flight is not None
+        if not self._send(self._in_flight or self._take_batch(), heartbeat=True):
+            return False
+        return self._send(self._take_batch(), heartbeat=False) if retried else True
+
+    def _take_batch(self) -> _Batch | None:
         with self.lock:
-            counters = self.counters.copy()
-            minutes = {m: list(v) for m, v in self.minutes.items()}
-            delta, minute_delta = self._diff()
-        gauges = _gauges(counters)
+            counters, minutes = self._diff()
+            if not (counters or minutes):
+                return None
+            self._sequence += 1
+            self._in_flight = _Batch(
+                self._sequence,
+                counters,
+                minutes,
+                self.counters.copy(),
+                {m: list(v) for m, v in self.minutes.items()},
+            )
+            return self._in_flight
+
+    def _send(self, batch: _Batch | None, heartbeat: bool) -> bool:
+        gauges = self.gauges()
         process = None
-        if gauges or self._published:
+        if heartbeat and (gauges or self._published):
             process = (self.process_id, gauges, self.process_ttl)
-        if not (delta or minute_delta or process):
+        if batch is None and process is None:
             return True
+        # Gauges alone go under the last acknowledged number: the store refreshes them only.
+        sequence = (self.process_id, batch.sequence if batch else self._sequence)
         try:
-            self.store.apply(delta, minute_delta, process)
+            applied = self.store.apply(
+                batch.counters if batch else {}, batch.minutes if batch else {}, process, sequence
+            )
         except StatsUnavailable as exc:
             self._set_available(False, exc)
             return False
-        self._published = bool(gauges)
-        with self.lock:
-            self._mark_flushed(counters, minutes)
+        if batch is not None and not applied:
+            logger.debug("Stats flush %s had been applied already; not counted again.", sequence)
+        if process is not None:
+            self._published = bool(gauges)
+        if batch is not None:
+            with self.lock:
+                self._mark_flushed(batch.totals, batch.minute_totals)
+                self._in_flight = None
         self._set_available(True)
         return True
 
     def discard_pending(self) -> None:
-        """Forget what was counted since the last flush."""
+        """Forget what was counted since the last flush (a batch not acknowledged included)."""
         with self._flush_lock, self.lock:
+            self._in_flight = None
             self._mark_flushed(self.counters.copy(), {m: list(v) for m, v in self.minutes.items()})
 
     def reset(self) -> None:
@@ -267,6 +312,7 @@ class StatsRecorder:
             now = int(self.clock() // 60)
             self.store.reset(range(now - 61, now + 1))
             with self.lock:
+                self._in_flight = None
                 self._mark_flushed(counters, minutes)
 
     def _set_available(self, available: bool, exc: Exception | None = None) -> None:

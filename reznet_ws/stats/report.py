@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..conf import get_setting
@@ -32,7 +32,7 @@ def reduction_percentage(original: int, optimized: int) -> float:
 
 
 def _minute_iso(minute: int) -> str:
-    return datetime.fromtimestamp(minute * 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _by_prefix(counters: Mapping[str, int], prefix: str) -> dict[str, int]:

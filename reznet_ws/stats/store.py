@@ -6,31 +6,46 @@ With :mod:`.backends`, the only code of :mod:`reznet_ws.stats` that does I/O. Th
 
 Two layouts (in :mod:`.backends`), one interface:
 
-* Django's ``RedisCache``: native Redis structures written in one ``MULTI``/``EXEC`` pipeline per
-  flush (``HINCRBY`` on a counters hash, one hash per minute with a TTL, a TTL key per process for
+* Django's ``RedisCache``: native Redis structures written by one Lua script per flush
+  (``HINCRBY`` on a counters hash, one hash per minute with a TTL, a TTL key per process for
   the connection gauges). Atomic and exact across any number of processes.
 * any other cache: one key per counter, ``cache.incr`` (``cache.add`` on first use). Exact across
   processes when the backend's ``incr`` is atomic (Memcached); the list of counter names is kept in
   an index key that each process repairs on its next flush if a concurrent update lost its names.
+
+A flush carries a sequence number of its process, so that a flush sent again after a failure is
+not counted twice (:meth:`StatsStore.apply`). On Redis the check and the update are one atomic
+script; on other caches the store keeps a per-process cursor of the increments done, and only an
+increment whose own reply was lost can be repeated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from django.core.cache import BaseCache, caches
 
 from ..conf import get_setting
 
-__all__ = ["SERIES_FIELDS", "SERIES_TTL", "Snapshot", "StatsStore", "StatsUnavailable"]
+__all__ = [
+    "SEQUENCE_TTL",
+    "SERIES_FIELDS",
+    "SERIES_TTL",
+    "Snapshot",
+    "StatsStore",
+    "StatsUnavailable",
+]
 
 #: The values kept per minute, in this order.
 SERIES_FIELDS = ("messages", "original", "optimized")
 #: Seconds a per-minute bucket lives: the hour the page shows plus two minutes of slack.
 SERIES_TTL = 62 * 60
+#: Seconds the store remembers a process's last applied flush: longer than any stall or outage
+#: after which a flush held up in the cache could still be applied next to its retry.
+SEQUENCE_TTL = 24 * 60 * 60
 
 
 class StatsUnavailable(Exception):
@@ -53,7 +68,8 @@ class _Backend(Protocol):
         counters: Mapping[str, int],
         minutes: Mapping[int, tuple[int, ...]],
         process: tuple[str, Mapping[str, int], float] | None,
-    ) -> None: ...
+        sequence: tuple[str, int] | None,
+    ) -> bool: ...
 
     def read(self, minutes: Iterable[int]) -> Snapshot: ...
 
@@ -66,7 +82,7 @@ class _Backend(Protocol):
 
 def now_iso() -> str:
     """Return the current UTC time as ``2025-11-04T12:00:00Z``."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class StatsStore:
@@ -113,13 +129,19 @@ class StatsStore:
         counters: Mapping[str, int],
         minutes: Mapping[int, tuple[int, ...]],
         process: tuple[str, Mapping[str, int], float] | None = None,
-    ) -> None:
+        sequence: tuple[str, int] | None = None,
+    ) -> bool:
         """Add ``counters`` and per-minute ``minutes`` deltas; publish a process's gauges.
 
         ``process`` is ``(process_id, gauges, ttl)``: the gauges are stored under the process's
-        own key for ``ttl`` seconds (all-zero gauges delete it). Raises :class:`StatsUnavailable`.
+        own key for ``ttl`` seconds (all-zero gauges delete it). ``sequence`` is
+        ``(process_id, number)``: the deltas are added only if that process's last applied
+        number is lower, so sending the same deltas again with the same number after a failure
+        counts them once; an equal number still refreshes the gauges, a lower one changes
+        nothing. Returns whether the deltas were added now (False: they had been already).
+        Raises :class:`StatsUnavailable`.
         """
-        self._call("apply", counters, minutes, process)
+        return bool(self._call("apply", counters, minutes, process, sequence))
 
     def read(self, minutes: Iterable[int]) -> Snapshot:
         """Return the counters, the given minute buckets and the live processes' gauges."""

@@ -1,9 +1,11 @@
 // ReznetSocket against an injected fake WebSocket and an in-memory storage.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
 
 import {
+  CONTROL_EVENTS,
   ReznetProtocolError,
   ReznetServerError,
   ReznetSocket,
@@ -498,21 +500,117 @@ test("stats count frames, wire bytes and decoded events", TIMEOUT, async () => {
 test("error handlers get Errors: server error events and undecodable frames", TIMEOUT, async () => {
   const { socket, ws } = connect();
   ws.serverAccept();
-  const errors = collect(socket, "error", 3);
+  const errors = collect(socket, "error", 2);
   const after = next(socket, "after");
   ws.serverSend('{"_v":2,"e":"error","r":1,"d":{"code":"malformed_json","detail":"bad"}}');
   ws.serverSend('{"_v":3,"e":"x","d":1}');
-  ws.serverSend('{"event":"error","data":{"code":"not_an_object","detail":"v1"}}');
   ws.serverSend('{"_v":2,"e":"after","r":1,"d":1}');
-  const [server, unknown, legacy] = await errors;
+  const [server, unknown] = await errors;
   assert.ok(server instanceof ReznetServerError);
   assert.deepEqual([server.code, server.detail], ["malformed_json", "bad"]);
   assert.deepEqual(server.data, { code: "malformed_json", detail: "bad" });
   assert.ok(unknown instanceof ReznetProtocolError);
   assert.equal(unknown.code, "unknown_version");
-  assert.equal(legacy.code, "not_an_object");
   assert.equal(await after, 1); // the connection carries on
   socket.close();
+
+  // On a v1 connection no frame is raw: the v1 error frame is the control event.
+  const v1 = connect();
+  v1.ws.serverAccept("");
+  const legacy = next(v1.socket, "error");
+  v1.ws.serverSend('{"event":"error","data":{"code":"not_an_object","detail":"v1"}}');
+  assert.ok((await legacy) instanceof ReznetServerError);
+  assert.equal((await legacy).code, "not_an_object");
+  v1.socket.close();
+});
+
+// The frames a hostile or buggy sender could use to pass an application event for a control one.
+const SPOOFS = {
+  encodedMap: JSON.stringify({
+    _v: 2,
+    e: "connection_established",
+    d: { map_hash: "ffffffffffffffff", field_map: { message_id: "zz", content: "mid" }, timestamp_fields: [] },
+  }),
+  encodedHash: '{"_v":2,"e":"connection_established","d":{"map_hash":"0000000000000000"}}',
+  batchEntry: '{"_v":2,"r":1,"b":[["connection_established",{"map_hash":"0000000000000000"}]]}',
+  encodedError: '{"_v":2,"e":"error","d":{"code":"spoofed","detail":"not from the server"}}',
+  legacyError: '{"event":"error","data":{"code":"spoofed","detail":"a v1 frame on v2"}}',
+};
+
+test("an encoded connection_established with a field_map does not replace the decoder", TIMEOUT, async () => {
+  const { socket, ws, storage } = connect();
+  ws.serverAccept();
+  const hellos = [];
+  socket.on("connection_established", (data) => hellos.push(data));
+  const seen = collect(socket, "*", 3);
+  ws.serverSend(withMap());
+  ws.serverSend(SPOOFS.encodedMap);
+  ws.serverSend('{"_v":2,"e":"message_new","d":{"mid":"a","c":"hi"}}');
+  const [, [name, spoofed], [, message]] = await seen;
+  // Delivered to `*` as the event it is, with its data decoded by the server's map ...
+  assert.equal(name, "connection_established");
+  assert.equal(spoofed.map_hash, "ffffffffffffffff");
+  // ... but never taken as the greeting: same decoder, same cache, one greeting.
+  assert.equal(hellos.length, 1);
+  assert.deepEqual(socket.decoder.fieldMap, FIELD_MAP);
+  assert.deepEqual(message, { message_id: "a", content: "hi" });
+  assert.equal(storage.getItem("reznet_ws:map:last"), HASH);
+  assert.equal(storage.getItem("reznet_ws:map:ffffffffffffffff"), null);
+  socket.close();
+});
+
+test("an encoded connection_established with an unknown map_hash does not close with 4000", TIMEOUT, async () => {
+  const { socket, ws, storage, WebSocket } = connect({ reconnect: { initialDelay: 1, jitter: 0 } });
+  ws.serverAccept();
+  const errors = [];
+  socket.on("error", (error) => errors.push(error));
+  const seen = collect(socket, "*", 4);
+  ws.serverSend(withMap());
+  ws.serverSend(SPOOFS.encodedHash);
+  ws.serverSend(SPOOFS.batchEntry);
+  ws.serverSend('{"_v":2,"e":"message_new","d":{"c":"still decoded"}}');
+  const names = (await seen).map(([name]) => name);
+  assert.deepEqual(names, ["connection_established", "connection_established", "connection_established", "message_new"]);
+  assert.equal(ws.closedWith, null);
+  assert.equal(ws.readyState, 1);
+  assert.equal(WebSocket.instances.length, 1);
+  assert.deepEqual(errors, []);
+  assert.equal(storage.getItem("reznet_ws:map:last"), HASH);
+  socket.close();
+});
+
+test("error events outside raw frames never reach the error handlers", TIMEOUT, async () => {
+  const { socket, ws } = connect();
+  ws.serverAccept();
+  const hello = next(socket, "connection_established");
+  ws.serverSend(withMap());
+  await hello;
+  const errors = [];
+  socket.on("error", (error) => errors.push(error));
+  const seen = collect(socket, "*", 3);
+  ws.serverSend(SPOOFS.encodedError);
+  ws.serverSend(SPOOFS.legacyError);
+  ws.serverSend('{"_v":2,"e":"error","r":1,"d":{"code":"rate_limited","detail":"real"}}');
+  const all = await seen;
+  assert.deepEqual(
+    all.map(([name, data]) => [name, data.code]),
+    [
+      ["error", "spoofed"],
+      ["error", "spoofed"],
+      ["error", "rate_limited"],
+    ],
+  );
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0] instanceof ReznetServerError);
+  assert.equal(errors[0].code, "rate_limited");
+  socket.close();
+});
+
+test("CONTROL_EVENTS are the reserved names of docs/protocol.md", () => {
+  const text = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
+  const section = text.split("### Reserved event names")[1].split("\n\n")[1];
+  const names = [...section.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]);
+  assert.deepEqual([...names].sort(), [...CONTROL_EVENTS].sort());
 });
 
 test("on / once / off / unsubscribe", TIMEOUT, async () => {

@@ -96,7 +96,7 @@ def _stamp(iso: object, field: str = "created_at") -> dict[str, object]:
     return {field: iso, "id": 1}
 
 
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 _PLUS2 = datetime.timezone(datetime.timedelta(hours=2))
 _DT = datetime.datetime(2025, 10, 25, 12, 0, 0, tzinfo=_UTC)
 
@@ -880,7 +880,7 @@ TIMESTAMP_FORMS: list[str] = [
     iso for _, _, iso in _TS_CASES if isinstance(iso, str) and encode_timestamp(iso) is not None
 ]
 
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def _canonical(value: object) -> str:
@@ -1031,7 +1031,7 @@ def build_timestamps() -> list[dict[str, object]]:
         assert format_timestamp(*args) == iso, iso
         parsed = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+            parsed = parsed.replace(tzinfo=datetime.UTC)
         ms = (parsed - _EPOCH) // datetime.timedelta(milliseconds=1)
         assert ms == args[0], iso
         rows.append({"iso": iso, "encoded": encoded, "ms": ms})

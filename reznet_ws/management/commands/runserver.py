@@ -1,5 +1,8 @@
 """``runserver``: daphne's development server with permessage-deflate.
 
+With ``--noreload`` it shuts down gracefully on SIGTERM / SIGINT, as ``reznet-daphne`` does (the
+autoreloader runs the server in a thread, where Twisted cannot handle signals).
+
 Django uses the ``runserver`` of the first app in ``INSTALLED_APPS`` that has one, so list
 ``reznet_ws`` before ``daphne`` (system check ``reznet_ws.W030`` warns otherwise).
 """
@@ -13,7 +16,12 @@ from typing import Any
 from daphne.management.commands.runserver import Command as DaphneRunserverCommand
 from django.core.management.base import CommandParser
 
-from reznet_ws.server.arguments import add_deflate_arguments, deflate_overrides
+from reznet_ws.server.arguments import (
+    add_deflate_arguments,
+    add_shutdown_arguments,
+    deflate_overrides,
+    shutdown_overrides,
+)
 from reznet_ws.server.deflate import InvalidDeflateOptions, load_options
 from reznet_ws.server.server import DeflateServer
 
@@ -30,10 +38,13 @@ class Command(DaphneRunserverCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
         add_deflate_arguments(parser)
+        add_shutdown_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.deflate_overrides = deflate_overrides(options)
-        self.server_cls = functools.partial(DeflateServer, deflate_overrides=self.deflate_overrides)
+        self.server_cls = functools.partial(
+            DeflateServer, deflate_overrides=self.deflate_overrides, **shutdown_overrides(options)
+        )
         super().handle(*args, **options)
 
     def inner_run(self, *args: Any, **options: Any) -> None:

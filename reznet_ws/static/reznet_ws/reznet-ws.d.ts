@@ -7,6 +7,13 @@ export declare const PROTOCOL_VERSION: 2;
 /** The WebSocket subprotocol a client offers to get v2 frames. */
 export declare const SUBPROTOCOL: "reznet.v2";
 
+/**
+ * The names of the server's control events (protocol section 5, "Reserved event names"). On a
+ * v2 connection they are control events only in raw frames (`"r":1`); in any other frame they
+ * reach the `*` handlers only.
+ */
+export declare const CONTROL_EVENTS: readonly ["connection_established", "error", "stats_response"];
+
 /** The error codes of protocol section 5 that a client can meet, plus `map_unavailable`. */
 export type ReznetErrorCode =
   | "malformed_json"
@@ -18,6 +25,9 @@ export type ReznetErrorCode =
   | "unknown_version"
   | "decompression_failed"
   | "invalid_frame"
+  | "missing_event"
+  | "batch_too_large"
+  | "rate_limited"
   | "map_unavailable";
 
 /** An error in a received frame (or a missing cached field map). */

@@ -19,6 +19,12 @@ const DEFAULT_MAX_INFLATED_BYTES = 16 * 1024 * 1024;
 const STORAGE_PREFIX = "reznet_ws:map:";
 const STORAGE_LAST = "reznet_ws:map:last";
 const CLOSE_TOO_MANY_ERRORS = 4008;
+/**
+ * The names of the server's control events (protocol section 5, "Reserved event names"). On a
+ * v2 connection they are control events only in raw frames (`"r":1`).
+ */
+export const CONTROL_EVENTS = Object.freeze(["connection_established", "error", "stats_response"]);
+const CONTROL = new Set(CONTROL_EVENTS);
 // Our own close code when the server relied on a cached map this client no longer has.
 const CLOSE_MAP_UNAVAILABLE = 4000;
 const MIN_LOCAL_MS = -62135596800000; // 0001-01-01T00:00:00
@@ -379,6 +385,13 @@ export class Decoder {
    * @throws {ReznetProtocolError} see the `code` for what was wrong
    */
   async decodeMessage(data) {
+    const parsed = await this._parseMessage(data);
+    if (!isPlainObject(parsed) || !Object.hasOwn(parsed, "_v")) return { legacy: true, payload: parsed };
+    return { legacy: false, events: this.decodeFrameObject(parsed) };
+  }
+
+  // The JSON value of one WebSocket message: text parsed, binary inflated first.
+  async _parseMessage(data) {
     let text = data;
     if (typeof data !== "string") {
       let bytes = isBlob(data) ? new Uint8Array(await data.arrayBuffer()) : toBytes(data);
@@ -393,9 +406,7 @@ export class Decoder {
         throw new ReznetProtocolError("malformed_json", "gzip frame is not valid UTF-8", { cause: error });
       }
     }
-    const parsed = parseJson(text);
-    if (!isPlainObject(parsed) || !Object.hasOwn(parsed, "_v")) return { legacy: true, payload: parsed };
-    return { legacy: false, events: this.decodeFrameObject(parsed) };
+    return parseJson(text);
   }
 }
 
@@ -488,6 +499,11 @@ const RECONNECT_DEFAULTS = Object.freeze({
  * their decoded data; the lifecycle events are `open`, `close`, `reconnecting` and `error`
  * (`error` handlers always receive an Error, including a {@link ReznetServerError} for the
  * server's `error` event). The `*` handlers receive every server event as `(data, event)`.
+ *
+ * The control events (`connection_established`, `error`, `stats_response`) are honoured only in
+ * raw frames (`"r":1`) on a v2 connection, and in v1 frames on a v1 connection. Any other frame
+ * carrying one of these names reaches the `*` handlers only: it cannot replace the field map,
+ * close the connection or look like a server error.
  */
 export class ReznetSocket {
   /**
@@ -654,9 +670,13 @@ export class ReznetSocket {
     this._emit("error", error);
   }
 
-  _dispatch(event, data) {
+  // `control`: whether the frame may carry a control event (see _handle). A reserved name in
+  // any other frame reaches the `*` handlers only, never the control handling.
+  _dispatch(event, data, control) {
     this._stats.messages += 1;
-    if (typeof event === "string") this._emit(event, event === "error" ? new ReznetServerError(data) : data);
+    if (typeof event === "string" && (control || !CONTROL.has(event))) {
+      this._emit(event, event === "error" ? new ReznetServerError(data) : data);
+    }
     this._emit("*", data, event);
   }
 
@@ -708,22 +728,28 @@ export class ReznetSocket {
 
   async _handle(conn, data) {
     if (conn.broken) return;
-    let result;
+    let parsed;
+    let events;
     try {
-      result = await conn.decoder.decodeMessage(data);
+      parsed = await conn.decoder._parseMessage(data);
+      if (isPlainObject(parsed) && Object.hasOwn(parsed, "_v")) events = conn.decoder.decodeFrameObject(parsed);
     } catch (error) {
       this._emitProtocolError(error);
       return;
     }
-    if (result.legacy) {
-      const payload = result.payload;
-      if (isPlainObject(payload) && typeof payload.event === "string") this._dispatch(payload.event, payload.data);
-      else this._dispatch(null, payload);
+    if (events === undefined) {
+      // A v1 frame: a control event only on a v1 connection, where no frame is raw.
+      const control = conn.ws.protocol !== SUBPROTOCOL;
+      if (isPlainObject(parsed) && typeof parsed.event === "string") this._dispatch(parsed.event, parsed.data, control);
+      else this._dispatch(null, parsed, control);
       return;
     }
-    for (const { event, data: eventData } of result.events) {
-      if (event === "connection_established" && !this._useMap(conn, eventData)) return;
-      this._dispatch(event, eventData);
+    // Control events come in raw frames only (protocol section 5): an encoded frame or a batch
+    // entry named connection_established must not replace the field map or close the socket.
+    const control = Object.hasOwn(parsed, "e") && parsed.r === 1;
+    for (const { event, data: eventData } of events) {
+      if (control && event === "connection_established" && !this._useMap(conn, eventData)) return;
+      this._dispatch(event, eventData, control);
     }
   }
 

@@ -1,0 +1,123 @@
+"""The hub's members follow their consumers' lives: no delivery before accept, no ghosts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from reznet_ws.codec import SUBPROTOCOL, Codec
+from reznet_ws.consumers import OptimizedConsumerMixin
+from reznet_ws.encoding import default_field_map
+from reznet_ws.fanout import get_hub, layer_problems, live_consumers, note_send_success
+from reznet_ws.stats import get_recorder
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class EarlyConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
+    """Joins, receives a broadcast, and only then accepts."""
+
+    async def connect(self) -> None:
+        self.delivered = asyncio.Event()
+        await self.join_group("early")
+        await self.broadcast("early", "before_accept", {"n": 1})
+        await self.delivered.wait()  # the hub handed it over (to the waiting list)
+        assert self._before_accept
+        await self.accept()
+
+    async def deliver_broadcast(self, *args: Any, **kwargs: Any) -> None:
+        await super().deliver_broadcast(*args, **kwargs)
+        self.delivered.set()
+
+
+class CrashingConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        await self.join_group("crash")
+        await self.accept()
+
+    async def receive_event(self, event: str, data: Any) -> None:
+        raise RuntimeError("a bug in the application")
+
+
+@pytest.mark.parametrize("v2", [True, False], ids=["v2", "v1"])
+async def test_a_broadcast_before_accept_waits_for_the_handshake(v2: bool) -> None:
+    comm = WebsocketCommunicator(
+        EarlyConsumer.as_asgi(), "/ws/", subprotocols=[SUBPROTOCOL] if v2 else []
+    )
+    connected, _ = await comm.connect()
+    assert connected  # accept() came first: nothing was sent before the handshake
+    frames = [await comm.receive_from() for _ in range(2 if v2 else 1)]
+    codec = Codec(default_field_map())
+    events = [e for frame in frames for e, _ in codec.decode_frame(frame)] if v2 else []
+    if v2:
+        assert events == ["connection_established", "before_accept"]
+    else:
+        assert json.loads(frames[0]) == {"event": "before_accept", "data": {"n": 1}}
+    await comm.disconnect()
+
+
+async def test_a_consumer_that_crashes_leaves_no_ghost() -> None:
+    hub = get_hub(get_channel_layer())
+    recorder = get_recorder()
+    gauge_before = recorder.counters["active_connections"]
+    comm = WebsocketCommunicator(CrashingConsumer.as_asgi(), "/ws/")
+    assert (await comm.connect())[0]
+    assert hub.member_count() == 1
+    assert recorder.counters["active_connections"] == gauge_before + 1
+    await comm.send_json_to({"event": "boom"})
+    with pytest.raises(RuntimeError, match="a bug in the application"):
+        await comm.wait(timeout=5)
+    assert hub.member_count() == 0  # removed in the consumer's last exit path
+    assert recorder.counters["active_connections"] == gauge_before
+    assert not [c for c in live_consumers() if isinstance(c, CrashingConsumer)]
+    assert hub.channel is None  # the hub left the layer group and stopped receiving
+
+
+class FailingLayer:
+    """A layer whose every call fails, as channels_redis does while Redis is down."""
+
+    extensions = ["groups"]
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        return f"{prefix}failing!1"
+
+    async def receive(self, channel: str) -> Any:
+        raise ConnectionError("Redis is down")
+
+    async def group_add(self, group: str, channel: str) -> None:
+        raise ConnectionError("Redis is down")
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        raise ConnectionError("Redis is down")
+
+    async def group_send(self, group: str, message: Any) -> None:
+        raise ConnectionError("Redis is down")
+
+
+async def test_joining_and_broadcasting_during_an_outage_degrade_and_are_reported() -> None:
+    recorder = get_recorder()
+    failed_before = recorder.counters["error:broadcast_failed"]
+    layer = FailingLayer()
+    hub = get_hub(layer)
+
+    class Member(EarlyConsumer):
+        pass
+
+    member = Member()
+    await hub.join("room", member)  # registered locally although the layer refused
+    assert hub.member_count() == 1
+    assert hub.problem is not None and "Redis is down" in hub.problem
+    assert hub.label in layer_problems()
+    member.channel_layer = layer
+    assert await member.broadcast("room", "x", {}) is False
+    assert recorder.counters["error:broadcast_failed"] == failed_before + 1
+    await hub.leave("room", member)
+    assert hub.problem is None  # the hub stopped with its last member
+    note_send_success(layer)
+    assert hub.label not in layer_problems()
