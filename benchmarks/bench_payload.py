@@ -1,23 +1,49 @@
 """Payload benchmark: bytes and encode time of v2 against plain Channels JSON.
 
 Run: ``python benchmarks/bench_payload.py`` (writes benchmarks/results/payload.json and .md).
+
+The per-message cost compares the whole path of one event: ``send_event()`` of a v2 connection
+(stats on) against plain Channels' ``send_json({"event": ..., "data": ...})``, both on a real
+consumer instance whose ASGI ``send`` does nothing, on the example trace and on a synthetic
+market-data stream. Rounds of the two alternate, and the fastest round of each is compared, so
+other work on the machine skews the ratio as little as it can.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from statistics import median
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.bench_settings")
 
-from benchmarks.trace import make_trace
-from reznet_ws.codec import Codec
+import django
+
+django.setup()
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer  # noqa: E402
+from django.test import override_settings  # noqa: E402
+
+from benchmarks.market_trace import (  # noqa: E402
+    MARKET_FIELD_MAP,
+    MARKET_TIMESTAMP_FIELDS,
+    make_market_trace,
+)
+from benchmarks.trace import make_trace  # noqa: E402
+from reznet_ws.codec import Codec, FieldMap  # noqa: E402
+from reznet_ws.codec.fastjson import orjson  # noqa: E402
+from reznet_ws.consumers import OptimizedJsonWebsocketConsumer  # noqa: E402
+
+MARKET_MAP = FieldMap(MARKET_FIELD_MAP, MARKET_TIMESTAMP_FIELDS)
+Items = list[tuple[str, Any]]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -36,6 +62,150 @@ def timed(fn: Any, items: list[tuple[str, Any]], repeat: int = 7) -> float:
             fn(event, data)
         runs.append(time.perf_counter() - start)
     return median(runs)
+
+
+# -- the whole per-message path -----------------------------------------------------------------
+
+
+class _PlainConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        await self.accept()
+
+
+class _ChatConsumer(OptimizedJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        await self.accept()
+
+
+class _MarketConsumer(OptimizedJsonWebsocketConsumer):
+    def get_field_map(self) -> FieldMap:
+        return MARKET_MAP
+
+    async def connect(self) -> None:
+        await self.accept()
+
+
+async def _connect(consumer_class: type, subprotocols: list[str]) -> tuple[Any, Any]:
+    """Return a connected consumer instance and the task running it (ASGI send does nothing)."""
+    instances: list[Any] = []
+    connected = asyncio.Event()
+    original = consumer_class.connect
+
+    async def connect(self: Any) -> None:
+        await original(self)
+        instances.append(self)
+        connected.set()
+
+    closed = asyncio.get_running_loop().create_future()
+    inbox = [{"type": "websocket.connect"}]
+
+    async def receive() -> dict[str, Any]:
+        if inbox:
+            return inbox.pop()
+        await closed
+        return {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = {
+        "type": "websocket",
+        "path": "/bench",
+        "subprotocols": subprotocols,
+        "query_string": b"",
+        "headers": [],
+    }
+    patched = type(consumer_class.__name__, (consumer_class,), {"connect": connect})
+    task = asyncio.ensure_future(patched.as_asgi()(scope, receive, send))
+    await connected.wait()
+    return instances[0], (closed, task)
+
+
+async def _stop(handle: Any) -> None:
+    closed, task = handle
+    closed.set_result(None)
+    await task
+
+
+async def _rounds(
+    runs: dict[str, Callable[[Items], Awaitable[None]]], items: Items, rounds: int, size: int
+) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for index in range(rounds):
+        start = (index * size) % max(1, len(items) - size)
+        part = items[start : start + size]
+        for name, run in runs.items():
+            began = time.perf_counter()
+            await run(part)
+            times[name].append((time.perf_counter() - began) / len(part))
+    return times
+
+
+async def full_path(
+    streams: dict[str, tuple[Items, type]], rounds: int = 60, size: int = 200
+) -> dict[str, dict[str, Any]]:
+    """Per-message cost of ``send_event`` (v2, stats on) and of plain ``send_json``."""
+    results: dict[str, dict[str, Any]] = {}
+    for stream, (items, consumer_class) in streams.items():
+        plain, plain_handle = await _connect(_PlainConsumer, [])
+        optimized, optimized_handle = await _connect(consumer_class, ["reznet.v2"])
+
+        async def send_json(part: Items, consumer: Any = plain) -> None:
+            for event, data in part:
+                await consumer.send_json({"event": event, "data": data})
+
+        async def send_event(part: Items, consumer: Any = optimized) -> None:
+            for event, data in part:
+                await consumer.send_event(event, data)
+
+        await send_event(items)  # warm the codec's caches, as a running server has them
+        times = await _rounds(
+            {"send_json": send_json, "send_event": send_event}, items, rounds, size
+        )
+        await _stop(plain_handle)
+        await _stop(optimized_handle)
+        best = {name: min(values) for name, values in times.items()}
+        results[stream] = {
+            "messages_per_round": size,
+            "rounds": rounds,
+            "send_json_us": round(1e6 * best["send_json"], 2),
+            "send_event_us": round(1e6 * best["send_event"], 2),
+            "ratio": round(best["send_event"] / best["send_json"], 2),
+            "ratio_median_round": round(
+                median(e / p for e, p in zip(times["send_event"], times["send_json"], strict=True)),
+                2,
+            ),
+        }
+    return results
+
+
+def full_path_by_backend(streams: dict[str, tuple[Items, type]]) -> dict[str, Any]:
+    """:func:`full_path` with each JSON backend that is installed."""
+    backends = ["stdlib"] + (["orjson"] if orjson is not None else [])
+    results: dict[str, Any] = {}
+    for backend in backends:
+        with override_settings(REZNET_WS={"JSON_BACKEND": backend}):
+            results[backend] = asyncio.run(full_path(streams))
+    return results
+
+
+def market_rows(trace: Items) -> dict[str, dict[str, Any]]:
+    """Bytes of the market stream: plain JSON, v2 with the default map, v2 with its own map."""
+    plain_bytes = sum(len(plain(e, d)) for e, d in trace)
+    rows: dict[str, dict[str, Any]] = {}
+    for name, codec in (("default map", Codec()), ("market map", Codec(MARKET_MAP))):
+        texts = [codec.encode_data(d) for _, d in trace]
+        v2_bytes = sum(
+            len(codec.event_frame(e, t).encode()) for (e, _), t in zip(trace, texts, strict=True)
+        )
+        rows[name] = {
+            "messages": len(trace),
+            "plain_bytes": plain_bytes,
+            "v2_bytes": v2_bytes,
+            "escaped_keys": sum(t.count('"~') for t in texts),
+            "v2_reduction_pct": round(100 * (1 - v2_bytes / plain_bytes), 1),
+        }
+    return rows
 
 
 def main() -> dict[str, Any]:
@@ -72,6 +242,8 @@ def main() -> dict[str, Any]:
             "v2_avg": round(v / len(items)),
             "reduction_pct": round(100 * (1 - v / len(items) / p), 1),
         }
+    market = make_market_trace(2000)
+    streams = {"example trace": (typical, _ChatConsumer), "market data": (market, _MarketConsumer)}
     result = {
         "command": "python benchmarks/bench_payload.py",
         "python": platform.python_version(),
@@ -81,6 +253,9 @@ def main() -> dict[str, Any]:
         "encode_us_plain": round(1e6 * t_plain / len(typical), 2),
         "encode_us_v2": round(1e6 * t_v2 / len(typical), 2),
         "encode_ratio": round(t_v2 / t_plain, 2),
+        "market_rows": market_rows(market),
+        "json_backends": ["stdlib"] + (["orjson"] if orjson is not None else []),
+        "full_path": full_path_by_backend(streams),
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "payload.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -130,7 +305,41 @@ def render(r: dict[str, Any]) -> str:
         f" v2 {r['encode_us_v2']} µs: ratio **{r['encode_ratio']}x** (target ≤ 1.5x).",
         "",
     ]
+    lines += render_cost(r)
     return "\n".join(lines)
+
+
+def render_cost(r: dict[str, Any]) -> list[str]:
+    """The market stream's bytes and the per-message cost of the whole send path."""
+    lines = [
+        "## Per-message encode cost",
+        "",
+        "Market stream: benchmarks/market_trace.py, 2,000 events (order books, trades, tickers).",
+        "",
+        "| field map | plain Channels JSON | v2 | keys escaped with `~` | v2 reduction |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in r["market_rows"].items():
+        lines.append(
+            f"| {name} | {row['plain_bytes']:,} B | {row['v2_bytes']:,} B "
+            f"| {row['escaped_keys']:,} | {row['v2_reduction_pct']} % |"
+        )
+    lines += [
+        "",
+        "`send_event()` on a v2 connection (stats on) against plain Channels' `send_json()`, "
+        "per message, fastest of the alternating rounds:",
+        "",
+        "| JSON backend | stream | send_json | send_event | ratio | ratio (median round) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for backend, streams in r["full_path"].items():
+        for stream, row in streams.items():
+            lines.append(
+                f"| {backend} | {stream} | {row['send_json_us']} µs | {row['send_event_us']} µs "
+                f"| **{row['ratio']}x** | {row['ratio_median_round']}x |"
+            )
+    lines += ["", "Target: ratio ≤ 1.0x.", ""]
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Client side of the load benchmark: N WebSocket clients in one asyncio process.
 
-Started by ``benchmarks/wsbench.py`` (one or several processes), driven by JSON lines:
+Started by the wsbench harness, ``benchmarks/wsbench/`` (one or several processes), driven
+by JSON lines:
 
 * on stdout it writes ``{"type": "connect_progress" | "connected" | "started" |
   "drain_progress" | "result", ...}``;

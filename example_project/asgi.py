@@ -14,9 +14,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from example_project.chat.activity import ActivityConsumer  # noqa: E402
 from example_project.chat.consumers import ChatConsumer  # noqa: E402
 
 websocket_urlpatterns = [path("ws/chat/", ChatConsumer.as_asgi())]
+# The activity feed is a sync consumer (JsonWebsocketConsumer): its handlers use the ORM.
+websocket_urlpatterns += [path("ws/activity/", ActivityConsumer.as_asgi())]
 
 application = ProtocolTypeRouter(
     {

@@ -112,6 +112,12 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 LOGIN_URL = "/admin/login/"
 
+REST_FRAMEWORK = {
+    # POST /api/chat/channels/<channel_id>/messages/ is open to guests, as the chat page is:
+    # each user (or address, for guests) may call it this often.
+    "DEFAULT_THROTTLE_RATES": {"chat_messages": "60/minute"},
+}
+
 REZNET_WS = {
     "EXTRA_FIELDS": {"channel_name": "chnm", "chunk_index": "cix"},
 }

@@ -1,31 +1,30 @@
 """The "WebSocket metrics" page in the Django admin.
 
-There is no model to register, so :func:`install` adds the page to an ``AdminSite`` instance: its
-URLs go in front of the site's own and an entry goes into its app list (the index and the nav
-sidebar). This module installs it on the default ``admin.site`` when the admin autodiscovers it;
-call ``install(my_site)`` for a custom site.
+:class:`MetricsAdmin` is a ``ModelAdmin`` for :class:`reznet_ws.models.Metrics`, a model without a
+table, so the page takes the admin's own paths: the URLs under ``reznet_ws/metrics/``, the entry
+on the index and in the nav sidebar, the staff-only ``admin_view`` wrapping. The default
+``admin.site`` gets it when the admin autodiscovers this module; a custom site registers it the
+same way: ``my_site.register(Metrics, MetricsAdmin)``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from .api.permissions import user_has_stats_permission
+from .models import Metrics
 from .stats import StatsUnavailable, get_stats, reset_stats
+from .stats.access import user_has_stats_permission
 
-__all__ = ["MetricsAdmin", "build_chart", "install"]
-
-APP_LABEL = "reznet_ws"
+__all__ = ["MetricsAdmin", "build_chart"]
 
 
 def _nice_ceiling(value: float) -> float:
@@ -87,66 +86,55 @@ def build_chart(
     }
 
 
-class MetricsAdmin:
-    """The metrics page of one admin site: its views, URLs and app-list entry."""
+class MetricsAdmin(admin.ModelAdmin):
+    """The metrics page: one read-only view, its refreshable panel and the reset form.
+
+    It replaces the model's changelist; there is nothing to add, change or delete.
+    """
 
     template_name = "admin/reznet_ws/metrics.html"
     panel_template_name = "admin/reznet_ws/metrics_panel.html"
     #: Seconds between two refreshes of the figures in the browser.
     refresh_seconds = 5
 
-    def __init__(self, site: AdminSite) -> None:
-        self.site = site
-
     def get_urls(self) -> list[URLPattern]:
-        """Return the page's URLs, each wrapped in ``site.admin_view`` (staff only, CSRF)."""
-        wrap = self.site.admin_view
+        """Return the page's URLs, each wrapped in ``admin_view`` (staff only, CSRF).
+
+        The admin mounts them under ``<app_label>/<model_name>/``: ``reznet_ws/metrics/``.
+        """
+        wrap = self.admin_site.admin_view
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
-            path("reznet_ws/metrics/", wrap(self.page_view), name="reznet_ws_metrics"),
-            path("reznet_ws/metrics/panel/", wrap(self.panel_view), name="reznet_ws_metrics_panel"),
-            path("reznet_ws/metrics/reset/", wrap(self.reset_view), name="reznet_ws_metrics_reset"),
+            path("", wrap(self.page_view), name=f"{info}_changelist"),
+            path("panel/", wrap(self.panel_view), name=f"{info}_panel"),
+            path("reset/", wrap(self.reset_view), name=f"{info}_reset"),
         ]
 
-    def has_permission(self, request: HttpRequest) -> bool:
+    def has_stats_permission(self, request: HttpRequest) -> bool:
         """Staff (checked by ``admin_view``) who also pass ``STATS_PERMISSION_CLASSES``."""
         return user_has_stats_permission(request.user)
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        """Called for the index and the sidebar: list the app for those who may see the page."""
+        return self.has_stats_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Called for the index and the sidebar: link the page for those who may see it."""
+        return self.has_stats_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
     def url(self) -> str:
         """Return the page's URL on this site."""
-        return reverse(f"{self.site.name}:reznet_ws_metrics", current_app=self.site.name)
-
-    def add_to_app_list(
-        self, request: HttpRequest, app_list: list[dict[str, Any]], app_label: str | None
-    ) -> list[dict[str, Any]]:
-        """Add the page to ``app_list`` (the admin index and the nav sidebar)."""
-        if app_label not in (None, APP_LABEL) or not self.has_permission(request):
-            return app_list
-        url = self.url()
-        entry = {
-            "name": "WebSocket metrics",
-            "object_name": "WebSocketMetrics",
-            "admin_url": url,
-            "add_url": None,
-            "view_only": True,
-            "perms": {"add": False, "change": False, "delete": False, "view": True},
-        }
-        for app in app_list:
-            if app["app_label"] == APP_LABEL:
-                app["models"].append(entry)
-                return app_list
-        from django.apps import apps
-
-        app_list.append(
-            {
-                "name": apps.get_app_config(APP_LABEL).verbose_name,
-                "app_label": APP_LABEL,
-                "app_url": url,
-                "has_module_perms": True,
-                "models": [entry],
-            }
-        )
-        app_list.sort(key=lambda app: str(app["name"]).lower())
-        return app_list
+        name = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist"
+        return reverse(name, current_app=self.admin_site.name)
 
     def get_context(self, request: HttpRequest) -> dict[str, Any]:
         """Return the figures the page and its panel show (``stats`` is None when unreachable)."""
@@ -161,18 +149,19 @@ class MetricsAdmin:
         }
 
     def _check(self, request: HttpRequest) -> None:
-        if not self.has_permission(request):
+        if not self.has_stats_permission(request):
             raise PermissionDenied
 
     def page_view(self, request: HttpRequest) -> HttpResponse:
         self._check(request)
         context = {
-            **self.site.each_context(request),
+            **self.admin_site.each_context(request),
             **self.get_context(request),
             "title": "WebSocket metrics",
+            "opts": self.opts,
             "panel_template": self.panel_template_name,
         }
-        request.current_app = self.site.name
+        request.current_app = self.admin_site.name
         return TemplateResponse(request, self.template_name, context)
 
     def panel_view(self, request: HttpRequest) -> HttpResponse:
@@ -193,28 +182,4 @@ class MetricsAdmin:
         return HttpResponseRedirect(self.url())
 
 
-def install(site: AdminSite | None = None) -> MetricsAdmin:
-    """Add the metrics page to ``site`` (default: ``admin.site``); idempotent."""
-    site = site if site is not None else admin.site
-    existing: MetricsAdmin | None = getattr(site, "reznet_ws_metrics", None)
-    if existing is not None:
-        return existing
-    metrics = MetricsAdmin(site)
-    get_urls: Callable[[], list[Any]] = site.get_urls
-    get_app_list = site.get_app_list
-
-    def get_urls_with_metrics() -> list[Any]:
-        return [*metrics.get_urls(), *get_urls()]
-
-    def get_app_list_with_metrics(
-        request: HttpRequest, app_label: str | None = None
-    ) -> list[dict[str, Any]]:
-        return metrics.add_to_app_list(request, get_app_list(request, app_label), app_label)
-
-    site.get_urls = get_urls_with_metrics  # type: ignore[method-assign]
-    site.get_app_list = get_app_list_with_metrics  # type: ignore[method-assign]
-    site.reznet_ws_metrics = metrics  # type: ignore[attr-defined]
-    return metrics
-
-
-install()
+admin.site.register(Metrics, MetricsAdmin)

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 from django.apps import AppConfig
 
 __all__ = ["ReznetWsConfig"]
-
-_CHECK_MODULES = (
-    "reznet_ws.checks",
-    "reznet_ws.checks_layers",
-    "reznet_ws.checks_stats",
-    "reznet_ws.checks_server",
-    "reznet_ws.checks_schema",
-)
 
 
 class ReznetWsConfig(AppConfig):
@@ -24,6 +14,23 @@ class ReznetWsConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        """Import the check modules: each registers its checks on import."""
-        for module in _CHECK_MODULES:
-            importlib.import_module(module)
+        """Register every system check of :mod:`reznet_ws.checks` with its tags."""
+        from django.core.checks import Tags, register
+
+        from .checks import layers, schema, server, settings, stats
+
+        register(settings.check_settings, Tags.compatibility)
+        register(layers.check_channel_layers, Tags.compatibility)
+        register(layers.check_redis_socket_timeout, Tags.compatibility)
+        register(layers.check_batching_layers, Tags.compatibility)
+        register(stats.check_stats_cache, Tags.caches, Tags.compatibility)
+        register(stats.check_stats_layout, Tags.caches, Tags.compatibility)
+        register(stats.check_stats_permissions, Tags.security)
+        register(stats.check_stats_prometheus, Tags.compatibility)
+        register(server.check_deflate_settings, Tags.compatibility)
+        register(server.check_runserver_command, Tags.compatibility)
+        register(server.check_inflate_limit, Tags.security)
+        register(server.check_autobahn_version, Tags.security)
+        register(server.check_twisted_internals, Tags.compatibility)
+        register(server.check_autobahn_internals, Tags.compatibility)
+        register(schema.check_schema_available, Tags.compatibility)

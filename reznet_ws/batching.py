@@ -9,14 +9,17 @@ can tell a caller when "everything up to my message" has been delivered.
 :class:`Leftovers` is the receiving side: the rest of a batch envelope, per channel, waiting to be
 returned one message at a time.
 
+:class:`Duplicates` remembers, per receiving channel, the envelope ids already returned, so a
+batch that the sender retried after a failure that came too late is not returned twice.
+
 :class:`FailureStreaks` decides when a failure is worth a log line: once when a streak starts.
 
-The wire shape of a batch envelope is :func:`pack` / :func:`unpack`.
+The wire shape of a batch envelope is :func:`pack` / :func:`unpack` / :func:`envelope_id`.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -24,11 +27,14 @@ from typing import Any, Generic, TypeVar
 __all__ = [
     "BATCH_KEY",
     "BATCH_TYPE",
+    "ID_KEY",
     "URGENT_KEY",
     "Batch",
     "BatchBuffer",
+    "Duplicates",
     "FailureStreaks",
     "Leftovers",
+    "envelope_id",
     "pack",
     "unpack",
 ]
@@ -37,6 +43,9 @@ __all__ = [
 BATCH_TYPE = "reznet.batch"
 #: Key of the envelope that holds the list of messages, oldest first.
 BATCH_KEY = "messages"
+#: Key of the envelope's id, ``[stream, seq]``: the same on every attempt to send the envelope.
+#: ``stream`` names one sender's ordered sequence of envelopes to one target; ``seq`` grows in it.
+ID_KEY = "id"
 #: A message with a true value under this key is sent at once, after the messages before it.
 URGENT_KEY = "reznet.urgent"
 
@@ -44,11 +53,12 @@ Message = dict[str, Any]
 K = TypeVar("K", bound=Hashable)
 
 
-def pack(messages: list[Message]) -> Message:
-    """Return the one message that carries ``messages``: the message itself, or an envelope."""
-    if len(messages) == 1:
-        return messages[0]
-    return {"type": BATCH_TYPE, BATCH_KEY: messages}
+def pack(messages: list[Message], stream: str, seq: int) -> Message:
+    """Return the envelope that carries ``messages`` (one or several) with the id ``[stream, seq]``.
+
+    A lone message is enveloped too: without an id, a retried message could not be recognised.
+    """
+    return {"type": BATCH_TYPE, BATCH_KEY: messages, ID_KEY: [stream, seq]}
 
 
 def unpack(message: Mapping[str, Any]) -> list[Message] | None:
@@ -59,6 +69,16 @@ def unpack(message: Mapping[str, Any]) -> list[Message] | None:
     if not isinstance(messages, list):
         return None
     return messages
+
+
+def envelope_id(message: Mapping[str, Any]) -> tuple[str, int] | None:
+    """Return the ``(stream, seq)`` of an envelope, or ``None`` when it has none (an old sender)."""
+    value = message.get(ID_KEY)
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        stream, seq = value
+        if isinstance(stream, str) and isinstance(seq, int) and not isinstance(seq, bool):
+            return stream, seq
+    return None
 
 
 @dataclass(frozen=True)
@@ -224,6 +244,47 @@ class Leftovers:
 
     def __len__(self) -> int:
         return sum(len(queue) for queue in list(self._queues.values()))
+
+
+class Duplicates:
+    """Per receiving channel, the highest ``seq`` returned from each sender's stream.
+
+    A sender hands the envelopes of one stream on one after the other (the next only once the
+    previous one succeeded or was given up), so an envelope whose ``seq`` is not above the highest
+    one seen in its stream is a copy of one already returned (or one the sender counted lost).
+    Bounded: at most ``max_streams`` streams per channel (the least recently used is forgotten),
+    and :meth:`sweep` forgets the channels nobody touched since the previous sweep.
+    """
+
+    def __init__(self, max_streams: int = 1000) -> None:
+        self.max_streams = max_streams
+        self._channels: dict[str, OrderedDict[str, int]] = {}
+        self._touched: set[str] = set()
+
+    def seen(self, channel: str, stream: str, seq: int) -> bool:
+        """Return True if ``(stream, seq)`` was already seen on ``channel``; else remember it."""
+        streams = self._channels.get(channel)
+        if streams is None:
+            streams = self._channels[channel] = OrderedDict()
+        self._touched.add(channel)
+        last = streams.get(stream)
+        if last is not None and seq <= last:
+            return True
+        streams[stream] = seq
+        streams.move_to_end(stream)
+        if len(streams) > self.max_streams:
+            streams.popitem(last=False)
+        return False
+
+    def sweep(self) -> None:
+        """Forget the channels untouched since the previous sweep."""
+        stale = [channel for channel in list(self._channels) if channel not in self._touched]
+        for channel in stale:
+            self._channels.pop(channel, None)
+        self._touched.clear()
+
+    def __len__(self) -> int:
+        return sum(len(streams) for streams in list(self._channels.values()))
 
 
 class FailureStreaks:

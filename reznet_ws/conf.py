@@ -1,20 +1,23 @@
 """Settings for reznet_ws: one ``REZNET_WS`` dict merged over :data:`DEFAULTS`.
 
-Settings are read at call time through :func:`get_config`, cached, and the cache is cleared on
-Django's ``setting_changed`` signal so ``override_settings`` works everywhere.
+:func:`get_config` is the one reader of the settings: every module reads ``REZNET_WS`` through it,
+at call time. It is cached, and the cache is cleared on Django's ``setting_changed`` signal so
+``override_settings`` works everywhere.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-__all__ = ["DEFAULTS", "get_config", "get_setting"]
+__all__ = ["DEFAULTS", "get_config"]
 
 #: Every key of ``settings.REZNET_WS`` with its default. docs/settings.md documents each one and
 #: a test keeps that page and this dict in step.
@@ -28,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "GZIP_THRESHOLD": 10240,
     "GZIP_LEVEL": 6,
     "GZIP_MIN_SAVING": 0.10,
+    "JSON_BACKEND": "auto",
     # per-connection batching
     "BATCH_WINDOW": 0.05,
     "BATCH_SIZE": 10,
@@ -63,19 +67,28 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-@functools.lru_cache(maxsize=1)
 def get_config() -> Mapping[str, Any]:
-    """Return ``DEFAULTS`` updated with ``settings.REZNET_WS``; cached until settings change."""
+    """Return ``DEFAULTS`` updated with ``settings.REZNET_WS``; cached until settings change.
+
+    Without Django settings (no ``DJANGO_SETTINGS_MODULE`` and nothing configured yet, as when
+    ``reznet-daphne`` serves a plain ASGI app) this is the defaults alone, not cached, so settings
+    configured later are seen.
+    """
+    if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return _DEFAULTS_VIEW
+    return _merged()
+
+
+_DEFAULTS_VIEW: Mapping[str, Any] = MappingProxyType(DEFAULTS)
+
+
+@functools.lru_cache(maxsize=1)
+def _merged() -> Mapping[str, Any]:
     user: Mapping[str, Any] = getattr(settings, "REZNET_WS", None) or {}
-    return {**DEFAULTS, **user}
-
-
-def get_setting(name: str) -> Any:
-    """Return one setting of ``REZNET_WS`` (its default when unset)."""
-    return get_config()[name]
+    return MappingProxyType({**DEFAULTS, **user})
 
 
 @receiver(setting_changed)
 def _clear_cache(*, setting: str, **kwargs: Any) -> None:
     if setting == "REZNET_WS":
-        get_config.cache_clear()
+        _merged.cache_clear()

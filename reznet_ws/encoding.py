@@ -13,7 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from .codec import DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS, Codec, FieldMap
+from .codec import Codec, FieldMap
 from .conf import get_config
 from .stats import get_recorder, log_payload
 
@@ -27,16 +27,7 @@ _fallbacks_logged: set[tuple[str, str]] = set()
 @functools.lru_cache(maxsize=1)
 def default_field_map() -> FieldMap:
     """Return the field map configured in ``settings.REZNET_WS`` (cached until it changes)."""
-    config = get_config()
-    mapping = dict(config["FIELD_MAP"] if config["FIELD_MAP"] is not None else DEFAULT_FIELD_MAP)
-    mapping.update(config["EXTRA_FIELDS"])
-    ts_fields = set(
-        config["TIMESTAMP_FIELDS"]
-        if config["TIMESTAMP_FIELDS"] is not None
-        else DEFAULT_TIMESTAMP_FIELDS
-    )
-    ts_fields.update(config["EXTRA_TIMESTAMP_FIELDS"])
-    return FieldMap(mapping, ts_fields)
+    return FieldMap.from_settings(get_config())
 
 
 @functools.lru_cache(maxsize=64)
@@ -51,6 +42,7 @@ def _codec(field_map_hash: str, field_map: FieldMap) -> Codec:
         max_depth=config["MAX_DEPTH"],
         max_inflate_bytes=config["MAX_INFLATE_BYTES"],
         default=_json_default,
+        json_backend=config["JSON_BACKEND"],
     )
 
 
@@ -67,15 +59,21 @@ def _clear_caches(*, setting: str, **kwargs: Any) -> None:
 
 
 class EncodedEvent:
-    """One event and its encodings, each computed at most once (per codec for v2)."""
+    """One event and its encodings, each computed at most once (per codec for v2).
 
-    __slots__ = ("_data", "_frames", "_has_data", "_v1", "_v2", "event")
+    The v1 size that the stats and the payload log report comes from the v1 text when there is
+    one (a v1 recipient, a broadcast from the channel layer), else from the v2 encoding's walk,
+    which measures it exactly without writing the v1 text.
+    """
+
+    __slots__ = ("_data", "_frames", "_has_data", "_v1", "_v1_size", "_v2", "event")
 
     def __init__(self, event: str, data: Any = None, v1: str | None = None) -> None:
         self.event = event
         self._data = data
         self._has_data = v1 is None
         self._v1 = v1
+        self._v1_size: int | None = None
         self._v2: dict[int, str | None] = {}
         self._frames: dict[tuple[int, bool], tuple[str | bytes, bool, int]] = {}
 
@@ -94,8 +92,15 @@ class EncodedEvent:
         return self._v1
 
     def v1_size(self, codec: Codec) -> int:
-        """Return the size in bytes of the v1 frame (ASCII, so characters are bytes)."""
-        return len(self.v1_text(codec))
+        """Return the size in bytes of the v1 frame (ASCII, so characters are bytes).
+
+        Writes the v1 text only when neither it nor the v2 encoding's measure is at hand.
+        """
+        if self._v1 is not None:
+            return len(self._v1)
+        if self._v1_size is None:
+            return len(self.v1_text(codec))
+        return self._v1_size
 
     def v2_data_text(self, codec: Codec) -> str | None:
         """Return the encoded DATA text for ``codec``, or None when it cannot be optimized."""
@@ -106,7 +111,9 @@ class EncodedEvent:
             pass
         text: str | None
         try:
-            text = codec.encode_data(self.data)
+            text, size = codec.encode_data_sized(self.data)
+            if size is not None and self._v1_size is None:
+                self._v1_size = codec.v1_size_from_data(self.event, size)
         except (ValueError, TypeError, RecursionError) as exc:
             text = None
             reason = type(exc).__name__

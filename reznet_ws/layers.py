@@ -12,8 +12,10 @@ Configured where Channels users configure layers::
 
 ``send`` and ``group_send`` queue the message per target and return; the target's queue goes to
 the inner layer as one batch envelope after ``window`` seconds, at ``max_batch`` messages, on an
-urgent message, on :meth:`drain`, :meth:`flush` and close. :meth:`receive` unpacks envelopes and
-returns their messages one by one, so plain Channels consumers work unchanged. The buffer and its
+urgent message, on :meth:`drain`, :meth:`flush` and close; a batch that failed with a connection
+error is retried with the same envelope id. :meth:`receive` unpacks envelopes, skips the copies of
+one it already returned, and returns their messages one by one, so plain Channels consumers work
+unchanged. The buffer and its
 policy live in :mod:`reznet_ws.batching`; this module is the asyncio adapter. docs/batching-layer.md
 describes the guarantees.
 """
@@ -22,9 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
+import itertools
 import logging
 import threading
 import time
+import uuid
 import weakref
 from collections import Counter
 from collections.abc import Mapping
@@ -34,7 +39,17 @@ from asgiref.sync import AsyncToSync
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, ChannelLayerManager
 
-from .batching import URGENT_KEY, Batch, BatchBuffer, FailureStreaks, Leftovers, pack, unpack
+from .batching import (
+    URGENT_KEY,
+    Batch,
+    BatchBuffer,
+    Duplicates,
+    FailureStreaks,
+    Leftovers,
+    envelope_id,
+    pack,
+    unpack,
+)
 
 try:
     from redis.exceptions import ConnectionError as _RedisConnectionError
@@ -43,6 +58,11 @@ try:
     _REDIS_ERRORS: tuple[type[BaseException], ...] = (_RedisConnectionError, _RedisTimeoutError)
 except ImportError:  # pragma: no cover - redis is an optional extra
     _REDIS_ERRORS = ()
+
+try:
+    from channels_redis.core import RedisChannelLayer as _RedisCoreLayer
+except ImportError:  # pragma: no cover - channels_redis is an optional extra
+    _RedisCoreLayer = None  # type: ignore[assignment,misc]
 
 __all__ = ["UNAVAILABLE_ERRORS", "BatchingChannelLayer"]
 
@@ -100,6 +120,10 @@ class BatchingChannelLayer(BaseChannelLayer):
     #: Seconds a receive waits before retrying an unreachable inner layer (doubles up to the max).
     receive_retry_delay = 0.05
     receive_retry_max_delay = 1.0
+    #: Attempts to hand one batch on when the inner layer is unreachable (connection error or
+    #: timeout), the first included; the waits between them start here and double.
+    send_attempts = 3
+    send_retry_delay = 0.05
     #: The unreturned rest of a batch, for a channel that stopped receiving, is discarded after
     #: one to two times this many seconds (a consumer that closed mid-batch must not leak).
     leftover_expiry = 60.0
@@ -127,7 +151,16 @@ class BatchingChannelLayer(BaseChannelLayer):
         self._lock = threading.Lock()
         self._failing = FailureStreaks(self.log_interval)
         self._leftovers = Leftovers()
+        self._duplicates = Duplicates()
         self._swept_at = 0.0
+        # Envelope ids: a stream per (this layer, event loop, target), seqs from one counter.
+        self._uid = uuid.uuid4().hex
+        self._seqs = itertools.count(1)
+        # group -> channels added through this layer, re-added after the inner layer was
+        # unreachable (a Redis restarted without its data has forgotten them).
+        self._memberships: dict[str, set[str]] = {}
+        self._restore_pending = False
+        self._send_failure_noted = False
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
             weakref.WeakKeyDictionary()
         )
@@ -195,7 +228,8 @@ class BatchingChannelLayer(BaseChannelLayer):
         loop = asyncio.get_running_loop()
         self._count("messages")
         if self.is_transient_loop(loop):
-            error = await self._deliver(target, [message])
+            # Concurrent calls may share this loop: each call is a stream of its own.
+            error = await self._deliver(target, [message], uuid.uuid4().hex[:16])
             if error is not None and self.raise_errors:
                 raise error
             return
@@ -253,6 +287,7 @@ class BatchingChannelLayer(BaseChannelLayer):
     async def _drain(self, state: _LoopState, target: Target) -> None:
         """One task per target with queued messages: sleeps until due, delivers, repeats."""
         buffer, batch = state.buffer, None
+        stream = self._stream(asyncio.get_running_loop(), target)
         try:
             while (delay := buffer.delay(target, self.clock())) is not None:
                 if delay > _EARLY:
@@ -261,7 +296,7 @@ class BatchingChannelLayer(BaseChannelLayer):
                 batch = buffer.take(target)
                 if batch is not None:
                     self._waited(batch)
-                    self._done(state, target, batch, await self._deliver(target, batch.messages))
+                    await self._hand_on(state, target, batch, stream)
                     batch = None
         except asyncio.CancelledError:
             # The loop is closing (asyncio.run and asgiref cancel leftover tasks): hand on what is
@@ -271,10 +306,13 @@ class BatchingChannelLayer(BaseChannelLayer):
                 self._failed("cancelled", len(batch.messages), None)
                 self._done(state, target, batch, None)
             while (batch := buffer.take(target)) is not None:
-                self._done(state, target, batch, await self._deliver(target, batch.messages))
+                await self._hand_on(state, target, batch, stream)
             raise
         finally:
             state.drainers.pop(target, None)
+
+    async def _hand_on(self, state: _LoopState, target: Target, batch: Batch, stream: str) -> None:
+        self._done(state, target, batch, await self._deliver(target, batch.messages, stream))
 
     async def _sleep(self, state: _LoopState, target: Target, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -286,26 +324,79 @@ class BatchingChannelLayer(BaseChannelLayer):
             handle.cancel()
             state.wakers.pop(target, None)
 
-    async def _deliver(self, target: Target, messages: list[Message]) -> BaseException | None:
-        """Hand ``messages`` to the inner layer as one operation; return the failure, if any."""
+    def _stream(self, loop: asyncio.AbstractEventLoop, target: Target) -> str:
+        """The id of the stream of envelopes that ``loop``'s drainer sends to ``target``.
+
+        The drainer hands them on one at a time, which is what :class:`Duplicates` relies on.
+        """
+        key = f"{self._uid}|{id(loop)}|{target[0]}|{target[1]}".encode()
+        return hashlib.blake2b(key, digest_size=8).hexdigest()
+
+    async def _deliver(
+        self, target: Target, messages: list[Message], stream: str
+    ) -> BaseException | None:
+        """Hand ``messages`` to the inner layer as one envelope; return the failure, if any.
+
+        A connection error or timeout may come after the inner layer delivered the envelope, so
+        it is retried with the same id (up to :attr:`send_attempts`): receivers skip a copy.
+        """
         kind, name = target
+        send = self.inner.group_send if kind == "group" else self.inner.send
+        envelope = pack(messages, stream, next(self._seqs))
         shape = "envelopes" if len(messages) > 1 else "singles"
-        # Counted before the inner send: a receiver in this loop may run before it returns.
-        self._count("delivered", len(messages))
-        self._count(shape)
-        try:
-            if kind == "group":
-                await self.inner.group_send(name, pack(messages))
-            else:
-                await self.inner.send(name, pack(messages))
-        except Exception as exc:
-            self._count("delivered", -len(messages))
-            self._count(shape, -1)
-            self._failed(_error_kind(exc), len(messages), exc)
-            return exc
+        for attempt in range(1, self.send_attempts + 1):
+            # Counted before the inner send: a receiver in this loop may run before it returns.
+            self._count("delivered", len(messages))
+            self._count(shape)
+            try:
+                await send(name, envelope)
+            except Exception as exc:
+                self._count("delivered", -len(messages))
+                self._count(shape, -1)
+                if attempt < self.send_attempts and isinstance(exc, UNAVAILABLE_ERRORS):
+                    self._count("retried")
+                    await self._reset_connections()
+                    await asyncio.sleep(self.send_retry_delay * 2 ** (attempt - 1))
+                    continue
+                self._note_send(exc)
+                self._failed(_error_kind(exc), len(messages), exc)
+                return exc
+            break
+        if self._send_failure_noted:
+            self._note_send(None)
         if self._failing:
             self._recovered(_DELIVERY_FAILURES)
         return None
+
+    async def _reset_connections(self) -> None:
+        """Called after a connection error: close the idle connections of the inner pools.
+
+        After Redis restarted, the pool still holds idle connections to the old server, and
+        redis-py's check when it hands one out does not catch every dead one. Only
+        channels_redis's core layer exposes its pools publicly
+        (``connection(index).connection_pool``); the pub/sub layer sends on one connection at a
+        time, which the retry replaces.
+        """
+        if _RedisCoreLayer is None or not isinstance(self.inner, _RedisCoreLayer):
+            return
+        try:
+            for index in range(self.inner.ring_size):
+                pool = self.inner.connection(index).connection_pool
+                await pool.disconnect(inuse_connections=False)
+        except Exception:  # pragma: no cover - best effort: the retry reconnects anyway
+            logger.debug("Could not reset the inner layer's idle connections", exc_info=True)
+
+    def _note_send(self, exc: BaseException | None) -> None:
+        """Tell :func:`reznet_ws.delivery.hub.layer_problems` a send failed (or works again)."""
+        self._send_failure_noted = exc is not None
+        try:
+            from .delivery.hub import note_send_failure, note_send_success
+        except ImportError:  # pragma: no cover - fanout needs Django, the layer does not
+            return
+        if exc is None:
+            note_send_success(self)
+        else:
+            note_send_failure(self, exc)
 
     def _waiter(self, state: _LoopState, target: Target, seq: int) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -342,23 +433,44 @@ class BatchingChannelLayer(BaseChannelLayer):
             if now - self._swept_at > self.leftover_expiry:
                 self._swept_at = now
                 expired = leftovers.sweep()
+                self._duplicates.sweep()
                 if expired:
                     self._count("expired", expired)
+                    _report_drop("layer_expired", expired, "unreturned rest of batch envelopes")
             batch = unpack(received)
-            if batch is None and channel not in leftovers:
-                return received
-            if batch is not None:
+            if batch is None:
+                if channel not in leftovers:
+                    return received
+                batch = [received]
+            elif self._is_duplicate(channel, received):
+                continue
+            else:
                 self._count("unpacked")
-            leftovers.push(channel, [received] if batch is None else batch)
+            if len(batch) == 1 and channel not in leftovers:
+                return batch[0]
+            leftovers.push(channel, batch)
             message = leftovers.pop(channel)
         return message
+
+    def _is_duplicate(self, channel: str, envelope: Message) -> bool:
+        """True when ``channel`` already got this envelope (a sender's retry); counted."""
+        key = envelope_id(envelope)
+        if key is None or not self._duplicates.seen(channel, *key):
+            return False
+        self._count("duplicates")
+        return True
 
     async def _receive_inner(self, channel: str) -> Message:
         delay = self.receive_retry_delay
         while True:
             try:
+                if self._restore_pending:
+                    await self._restore()
                 message: Message = await self.inner.receive(channel)
             except UNAVAILABLE_ERRORS as exc:
+                # The server may have restarted without its data: restore before receiving again.
+                self._restore_pending = True
+                await self._reset_connections()
                 if self.raise_errors:
                     raise
                 self._failed("receive_unavailable", 0, exc)
@@ -376,14 +488,47 @@ class BatchingChannelLayer(BaseChannelLayer):
 
     async def group_add(self, group: str, channel: str) -> None:
         await self.inner.group_add(group, channel)
+        with self._lock:
+            self._memberships.setdefault(group, set()).add(channel)
 
     async def group_discard(self, group: str, channel: str) -> None:
+        with self._lock:
+            channels = self._memberships.get(group)
+            if channels is not None:
+                channels.discard(channel)
+                if not channels:
+                    del self._memberships[group]
         await self.inner.group_discard(group, channel)
+
+    async def restore_memberships(self) -> int:
+        """Re-add every membership added through this layer and not discarded; return how many.
+
+        Called by :meth:`receive` once the inner layer answers again after being unreachable:
+        a Redis that restarted without its data has forgotten the groups. Raises what the
+        inner ``group_add`` raises.
+        """
+        with self._lock:
+            memberships = [(g, c) for g, channels in self._memberships.items() for c in channels]
+        restored = 0
+        for group, channel in memberships:
+            if channel in self._memberships.get(group, ()):  # not discarded meanwhile
+                await self.inner.group_add(group, channel)
+                restored += 1
+        return restored
+
+    async def _restore(self) -> None:
+        self._restore_pending = False
+        try:
+            restored = await self.restore_memberships()
+        except BaseException:
+            self._restore_pending = True
+            raise
+        self._count("restored", restored)
 
     async def flush(self) -> None:
         """Deliver this loop's buffer, then flush the inner layer (which empties it)."""
         await self.drain()
-        self._leftovers = Leftovers()
+        self._leftovers, self._duplicates = Leftovers(), Duplicates()
         await self.inner.flush()
 
     async def close(self) -> None:
@@ -412,17 +557,21 @@ class BatchingChannelLayer(BaseChannelLayer):
                 self.stats["max_wait_ms"] = max(self.stats["max_wait_ms"], waited)
 
     def _failed(self, kind: str, messages: int, exc: BaseException | None) -> None:
-        """Count a failure (``messages`` lost or dropped); log the first of a streak."""
+        """Count a failure (``messages`` lost or dropped); log the first of a streak.
+
+        Lost and dropped messages also go to :func:`reznet_ws.delivery.drops.report_drop` (one
+        count per message, ``error:layer_send_failed`` / ``error:layer_dropped``); other failures
+        count one ``error:layer_<kind>`` per failed operation.
+        """
         with self._lock:
             self.stats[kind] += messages if kind == "dropped" else 1
             self.stats["lost"] += 0 if kind == "dropped" else messages
             log = self._failing.failed(kind, self.clock())
-        try:
-            from .stats import get_recorder
-
-            get_recorder().record_error("layer_" + kind)
-        except ImportError:  # pragma: no cover - stats is optional for the layer
-            pass
+        if kind == "dropped":
+            _report_drop("layer_dropped", messages, "the batching buffer is full")
+        else:
+            _record_error("layer_" + kind)
+            _report_drop("layer_send_failed", messages, f"{kind.replace('_', ' ')}: {exc!r}")
         if log:
             logger.warning(
                 "%s: %s (%r); further failures are counted in .stats until it recovers",
@@ -438,3 +587,25 @@ class BatchingChannelLayer(BaseChannelLayer):
             ended = self._failing.succeeded(kinds)
         for kind, failures in ended.items():
             logger.info("%s: %s ended after %d failures", type(self).__name__, kind, failures)
+
+
+# Accounting must never stop a drainer or a receive: the stats need Django settings, which the
+# layer itself does not.
+def _record_error(code: str) -> None:
+    try:
+        from .stats import get_recorder
+
+        get_recorder().record_error(code)
+    except Exception:  # pragma: no cover - no Django settings, or stats unavailable
+        logger.debug("Could not record error:%s", code, exc_info=True)
+
+
+def _report_drop(code: str, messages: int, detail: str) -> None:
+    if messages <= 0:
+        return
+    try:
+        from .delivery.drops import report_drop
+
+        report_drop(code, messages, detail)
+    except Exception:  # pragma: no cover - no Django settings, or stats unavailable
+        logger.debug("Could not report %d drops as error:%s", messages, code, exc_info=True)

@@ -1,9 +1,11 @@
-"""Shared fixtures: a real Redis (never skipped on CI), free ports, server processes."""
+"""Shared fixtures: a real Redis (never skipped on CI), free ports, server processes, a fresh
+stats recorder, the users of the permission matrices."""
 
 from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from reznet_ws.stats import StatsRecorder
     from tests.redis_server import RedisServer
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -147,18 +150,19 @@ class ServerProcess:
             os.unlink(self.log.name)
 
 
+def app_server_argv(port: int) -> list[str]:
+    """Arguments of a daphne process serving the test suite's ASGI app (tests/asgi.py)."""
+    return ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.asgi:application"]
+
+
 @pytest.fixture
-def example_server(tmp_path: object) -> Iterator[ServerProcess]:
-    """The example project under a real daphne process on 127.0.0.1 (in-memory layer)."""
+def app_server() -> Iterator[ServerProcess]:
+    """The test suite's own app under a real daphne process on 127.0.0.1 (in-memory layer)."""
     port = free_port()
     server = ServerProcess(
-        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "example_project.asgi:application"],
+        app_server_argv(port),
         port,
-        env={
-            "DJANGO_SETTINGS_MODULE": "example_project.settings",
-            "EXAMPLE_DB": str(tmp_path) + "/db.sqlite3",
-            "REDIS_URL": "",
-        },
+        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "REZNET_TEST_LAYER_URL": ""},
     )
     yield server
     server.stop()
@@ -182,3 +186,35 @@ def client_for(user: Any, **kwargs: Any) -> Any:
     if user is not None:
         client.force_login(user)
     return client
+
+
+@pytest.fixture
+def recorder_config() -> dict[str, object]:
+    """``REZNET_WS`` keys the ``recorder`` fixture sets besides its key prefix.
+
+    A test module overrides this fixture to count with other options (``STATS_PROMETHEUS``...).
+    """
+    return {}
+
+
+@pytest.fixture
+def recorder(
+    monkeypatch: pytest.MonkeyPatch, recorder_config: dict[str, object]
+) -> Iterator[StatsRecorder]:
+    """A fresh process recorder, not started, counting under a cache key prefix of this test's own.
+
+    The process recorder other tests used is stopped first: its flush thread would otherwise
+    write into this test's cache. Modules whose every test counts use it with
+    ``pytestmark = pytest.mark.usefixtures("recorder")``.
+    """
+    from django.test import override_settings
+
+    from reznet_ws.stats import StatsRecorder, get_recorder
+    from reznet_ws.stats import recorder as recorder_module
+
+    get_recorder().stop()
+    fresh = StatsRecorder(autostart=False)
+    monkeypatch.setattr(recorder_module, "_recorder", fresh)
+    config = {"STATS_KEY_PREFIX": f"t-{uuid.uuid4().hex[:10]}", **recorder_config}
+    with override_settings(REZNET_WS=config):
+        yield fresh

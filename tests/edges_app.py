@@ -92,8 +92,7 @@ async def _websocket(receive: Receive, send: Send) -> None:
 
 
 async def _flood(send: Send) -> None:
-    from reznet_ws.outbox import find_transport
-    from reznet_ws.server.twisted_compat import unsent_bytes
+    from reznet_ws.server.twisted_compat import find_transport, unsent_bytes
 
     transport = find_transport(send)
     padding = bytes(FRAME_SIZE - 8)

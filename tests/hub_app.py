@@ -22,7 +22,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from reznet_ws.consumers import OptimizedConsumerMixin  # noqa: E402
-from reznet_ws.fanout import get_hub, layer_problems  # noqa: E402
+from reznet_ws.delivery.hub import get_hub, layer_problems  # noqa: E402
 from reznet_ws.stats import get_recorder  # noqa: E402
 
 __all__ = ["RoomConsumer", "application"]
@@ -32,9 +32,12 @@ _COUNTERS = (
     "active_connections",
     "error:slow_client_drop",
     "error:broadcast_failed",
+    "error:broadcast_missed",
     "error:undeliverable_on_close",
     "error:layer_unavailable",
     "error:slow_client_closed",
+    "error:layer_send_failed",
+    "error:layer_dropped",
 )
 
 

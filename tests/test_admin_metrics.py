@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.core.management import call_command
 from django.test import override_settings
 from rest_framework.permissions import BasePermission
 
-from reznet_ws.admin import build_chart, install
-from reznet_ws.stats import StatsRecorder, get_recorder
-from reznet_ws.stats import recorder as recorder_module
+from reznet_ws.admin import MetricsAdmin, build_chart
+from reznet_ws.models import Metrics
+from reznet_ws.stats import StatsRecorder
 
 from .conftest import client_for, free_port
 
-pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60), pytest.mark.usefixtures("recorder")]
 
 PAGE = "/admin/reznet_ws/metrics/"
 PANEL = "/admin/reznet_ws/metrics/panel/"
@@ -29,16 +28,6 @@ RESET = "/admin/reznet_ws/metrics/reset/"
 class DenyAll(BasePermission):
     def has_permission(self, request: Any, view: Any) -> bool:
         return False
-
-
-@pytest.fixture(autouse=True)
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsRecorder]:
-    get_recorder().stop()  # its flush thread would write into this test's cache
-    fresh = StatsRecorder(autostart=False)
-    monkeypatch.setattr(recorder_module, "_recorder", fresh)
-    config = {"STATS_KEY_PREFIX": f"t-{uuid.uuid4().hex[:10]}"}
-    with override_settings(ROOT_URLCONF="tests.stats_urls", REZNET_WS=config):
-        yield fresh
 
 
 def _record(recorder: StatsRecorder) -> None:
@@ -164,13 +153,25 @@ def test_page_with_debug_false_and_collected_manifest_static(
     assert "<svg" in html
 
 
-def test_install_on_a_custom_site_is_idempotent() -> None:
+def test_the_page_is_registered_on_the_default_site() -> None:
+    assert isinstance(admin.site.get_model_admin(Metrics), MetricsAdmin)
+
+
+def test_a_custom_site_registers_the_page_like_a_model() -> None:
     site = AdminSite(name="custom")
-    metrics = install(site)
-    assert install(site) is metrics
-    names = [getattr(p, "name", None) for p in site.get_urls()]
-    assert names.count("reznet_ws_metrics") == 1
-    assert "reznet_ws_metrics_reset" in names
+    site.register(Metrics, MetricsAdmin)
+    [metrics_urls] = [p for p in site.get_urls() if str(p.pattern) == "reznet_ws/metrics/"]
+    names = [p.name for p in metrics_urls.url_patterns]  # type: ignore[union-attr]
+    assert names == [
+        "reznet_ws_metrics_changelist",
+        "reznet_ws_metrics_panel",
+        "reznet_ws_metrics_reset",
+    ]
+
+
+def test_the_model_has_no_table_and_no_permissions() -> None:
+    assert Metrics._meta.managed is False
+    assert Metrics._meta.default_permissions == ()
 
 
 def test_chart_geometry() -> None:

@@ -12,7 +12,7 @@ from django.test import RequestFactory
 from rest_framework.views import APIView
 
 from reznet_ws.api import views
-from reznet_ws.checks_schema import check_schema_available
+from reznet_ws.checks.schema import check_schema_available
 
 HINT = "pip install 'reznet-ws[schema]'"
 

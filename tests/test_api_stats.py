@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,13 +11,12 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client, override_settings
 
 from reznet_ws.api.views import RESET_MESSAGE
-from reznet_ws.checks_stats import check_stats_prometheus
-from reznet_ws.stats import StatsRecorder, get_recorder, get_stats_payload
-from reznet_ws.stats import recorder as recorder_module
+from reznet_ws.checks.stats import check_stats_prometheus
+from reznet_ws.stats import StatsRecorder, get_stats_payload
 
 from .conftest import client_for, free_port
 
-pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30)]
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30), pytest.mark.usefixtures("recorder")]
 
 ORIGINAL_FIELDS = [
     "total_messages",
@@ -32,15 +29,9 @@ ORIGINAL_FIELDS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsRecorder]:
-    """A fresh process recorder, counting under a key prefix of this test's own."""
-    get_recorder().stop()  # its flush thread would write into this test's cache
-    fresh = StatsRecorder(autostart=False)
-    monkeypatch.setattr(recorder_module, "_recorder", fresh)
-    config = {"STATS_KEY_PREFIX": f"t-{uuid.uuid4().hex[:10]}", "STATS_PROMETHEUS": True}
-    with override_settings(ROOT_URLCONF="tests.stats_urls", REZNET_WS=config):
-        yield fresh
+@pytest.fixture
+def recorder_config() -> dict[str, object]:
+    return {"STATS_PROMETHEUS": True}
 
 
 def _record(recorder: StatsRecorder) -> None:

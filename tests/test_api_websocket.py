@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,26 +11,16 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 
 from reznet_ws.consumers import OptimizedJsonWebsocketConsumer
-from reznet_ws.stats import StatsRecorder, get_recorder
-from reznet_ws.stats import recorder as recorder_module
+from reznet_ws.stats import StatsRecorder
 
 from .conftest import free_port
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("recorder")]
 
 
 class EchoConsumer(OptimizedJsonWebsocketConsumer):
     async def receive_event(self, event: str, data: Any) -> None:
         await self.send_event(event, data)
-
-
-@pytest.fixture(autouse=True)
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsRecorder]:
-    get_recorder().stop()  # its flush thread would write into this test's cache
-    fresh = StatsRecorder(autostart=False)
-    monkeypatch.setattr(recorder_module, "_recorder", fresh)
-    with override_settings(REZNET_WS={"STATS_KEY_PREFIX": f"t-{uuid.uuid4().hex[:10]}"}):
-        yield fresh
 
 
 def _user(staff: bool) -> Any:

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -371,7 +372,9 @@ def test_reload_uses_the_cached_field_map(page: Page, chat_server: ServerProcess
 
     page.reload()
     wait_events(page, "e.event === 'connection_established'")
-    assert tap.sockets[1].url.endswith(f"/ws/chat/?reznet_map={first['map_hash']}")
+    reloaded = urlsplit(tap.sockets[1].url)
+    assert reloaded.path == "/ws/chat/"
+    assert parse_qs(reloaded.query)["reznet_map"] == [first["map_hash"]]
     second = json.loads(tap.sockets[1].frames[0])["d"]
     assert second["map_hash"] == first["map_hash"]
     assert "field_map" not in second and "timestamp_fields" not in second
@@ -547,3 +550,61 @@ def test_control_events_count_only_in_raw_frames(
     ]
     page.close()
     assert problems.unexpected() == []
+
+
+# ------------------------------------------------------------ the REST API and the activity feed
+
+
+def post_message(server: ServerProcess, channel: str, content: str) -> dict[str, Any]:
+    """``POST /api/chat/channels/<channel>/messages/`` from Python, as another service would."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        url(server, f"/api/chat/channels/{channel}/messages/"),
+        data=json.dumps({"content": content}).encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+        return dict(json.loads(response.read()))
+
+
+def test_a_message_posted_through_rest_appears_in_the_page_and_its_activity_feed(
+    page: Page, chat_server: ServerProcess
+) -> None:
+    """The REST view broadcasts with ``broadcast_sync()``: the page shows the message over its
+    WebSocket like a typed one, and the activity panel (the sync consumer) lists it."""
+    page.goto(url(chat_server))
+    wait_events(page, "e.event === 'connection_established'")
+    page.click("#activity-panel summary")
+    page.wait_for_function(
+        "(window.reznetActivity || []).some(e => e.event === 'activity_recent')", timeout=WAIT_MS
+    )
+
+    sent = post_message(chat_server, "general", "posted from Python")
+    wait_events(page, "e.event === 'message_new' && e.data.content === 'posted from Python'")
+    page.fill("#content", "posted from the page")
+    page.click("#post-api")  # fetch() with the page's CSRF token
+    wait_events(page, "e.event === 'message_new' && e.data.content === 'posted from the page'")
+    page.fill("#content", "typed in the page")
+    page.click("#composer button[type=submit]")
+    wait_events(page, "e.event === 'message_new' && e.data.content === 'typed in the page'")
+
+    posted, clicked, typed = [e["data"] for e in events(page) if e["event"] == "message_new"][-3:]
+    assert posted["message_id"] == sent["message_id"]
+    assert set(posted) == set(clicked) == set(typed)
+    assert posted["author_name"] == clicked["author_name"] == typed["author_name"] == "@guest"
+    # Rendered by the same code: one message item each, in order.
+    texts = page.locator('.messages[data-channel="general"] li.msg .text').all_text_contents()
+    assert texts[-3:] == ["posted from Python", "posted from the page", "typed in the page"]
+    assert page.locator("#content").input_value() == ""
+
+    for message, source in ((posted, "api"), (clicked, "api"), (typed, "websocket")):
+        item = page.locator(f'#activity li[data-mid="{message["message_id"]}"]')
+        item.wait_for(timeout=WAIT_MS)
+        assert item.get_attribute("data-source") == source
+        assert message["content"] in (item.text_content() or "")
+    newest = page.locator("#activity li").first.get_attribute("data-mid")
+    assert newest == typed["message_id"]
+    save_screenshot(page, "chat-activity.png")

@@ -1,11 +1,15 @@
-"""The core system checks (reznet_ws.E001-E003, W001-W003)."""
+"""The core system checks (reznet_ws.E001-E003, W001-W004), their registration and ids."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
+from django.core import checks
 from django.test import override_settings
 
+import reznet_ws.checks
 from reznet_ws.checks import check_channel_layers, check_redis_socket_timeout, check_settings
 
 
@@ -71,3 +75,37 @@ def test_redis_read_timeout_shorter_than_the_blocking_receive() -> None:
     fine = {"default": core([{"address": "redis://127.0.0.1:6379/0", "socket_timeout": 15}])}
     with override_settings(CHANNEL_LAYERS=fine):
         assert check_redis_socket_timeout() == []
+
+
+def test_redis_default_timeout_falls_back_to_the_public_api() -> None:
+    from reznet_ws.checks._redis import default_socket_timeout, public_default_socket_timeout
+
+    public = public_default_socket_timeout()
+    assert default_socket_timeout(private_module="redis._no_such_module") == public
+    assert default_socket_timeout() == public  # the private module, where it exists, agrees
+
+
+def test_every_check_is_registered_by_the_app() -> None:
+    registered = checks.registry.registry.get_checks()
+    for name in reznet_ws.checks.__all__:
+        assert getattr(reznet_ws.checks, name) in registered, name
+
+
+def test_every_check_id_is_documented() -> None:
+    package = Path(reznet_ws.checks.__file__).parent
+    ids = set(re.findall(r"reznet_ws\.[EWI]\d{3}", _source_of(package)))
+    doc = (package.parents[1] / "docs" / "checks.md").read_text(encoding="utf-8")
+    assert ids and ids <= set(re.findall(r"`(reznet_ws\.[EWI]\d{3})`", doc))
+
+
+def _source_of(package: Path) -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(package.glob("*.py")))
+
+
+def test_an_unknown_json_backend_is_an_error() -> None:
+    from reznet_ws.checks.settings import check_settings
+
+    with override_settings(REZNET_WS={"JSON_BACKEND": "simdjson"}):
+        assert [m.id for m in check_settings()] == ["reznet_ws.E004"]
+    with override_settings(REZNET_WS={"JSON_BACKEND": "stdlib"}):
+        assert check_settings() == []

@@ -52,7 +52,7 @@ def test_checks_import_autobahn_only_for_non_default_deflate_settings(
 def test_a_non_default_invalid_setting_is_still_reported() -> None:
     from django.test import override_settings
 
-    from reznet_ws.checks_server import check_deflate_settings
+    from reznet_ws.checks.server import check_deflate_settings
 
     with override_settings(REZNET_WS={"PERMESSAGE_DEFLATE": 1}):
         assert [m.id for m in check_deflate_settings()] == ["reznet_ws.E030"]

@@ -14,6 +14,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
+from reznet_ws import encoding
 from reznet_ws.codec import SUBPROTOCOL, Codec
 from reznet_ws.consumers import CLOSE_TOO_MANY_ERRORS, OptimizedConsumerMixin
 from reznet_ws.encoding import default_field_map
@@ -59,8 +60,12 @@ def codec() -> Codec:
 
 
 async def connect(v2: bool, query: str = "") -> WebsocketCommunicator:
+    return await connect_class(EchoConsumer, v2, query)
+
+
+async def connect_class(consumer: Any, v2: bool, query: str = "") -> WebsocketCommunicator:
     comm = WebsocketCommunicator(
-        EchoConsumer.as_asgi(), "/ws/" + query, subprotocols=[SUBPROTOCOL] if v2 else []
+        consumer.as_asgi(), "/ws/" + query, subprotocols=[SUBPROTOCOL] if v2 else []
     )
     connected, subprotocol = await comm.connect()
     assert connected
@@ -244,9 +249,12 @@ async def test_global_switch_turns_optimization_off() -> None:
     await comm.disconnect()
 
 
-async def test_unoptimizable_payload_falls_back_to_plain(caplog: pytest.LogCaptureFixture) -> None:
+async def test_unoptimizable_payload_falls_back_to_plain(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # NaN cannot go into a strict-JSON v2 frame: the event goes out exactly as v1 would send it
     caplog.set_level(logging.WARNING, logger="reznet_ws")
+    monkeypatch.setattr(encoding, "_fallbacks_logged", set())  # logged once per process
     data = {"value": float("nan")}
     before = get_recorder().counters["fallback:ValueError"]
     assert await _send_from_consumer(data) == plain_frame("nan", data)

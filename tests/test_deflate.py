@@ -17,7 +17,6 @@ from autobahn.websocket.compress import PerMessageDeflate
 from django.core.checks import run_checks
 from django.test import override_settings
 
-import reznet_ws.checks_server  # noqa: F401 - registers the checks (apps.py does it in projects)
 from reznet_ws.conf import DEFAULTS
 from reznet_ws.server.arguments import add_deflate_arguments, deflate_overrides
 from reznet_ws.server.deflate import (
@@ -200,7 +199,7 @@ def test_scope_key_is_the_consumer_contract() -> None:
 def test_options_and_checks_do_not_import_twisted() -> None:
     code = (
         "import sys, reznet_ws.server.deflate, reznet_ws.server.arguments, "
-        "reznet_ws.checks_server; assert 'twisted.internet.reactor' not in sys.modules"
+        "reznet_ws.checks.server; assert 'twisted.internet.reactor' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 

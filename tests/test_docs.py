@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.testing import WebsocketCommunicator
 from django.core import checks
 from django.test import override_settings
@@ -42,6 +44,7 @@ from django.test import override_settings
 from reznet_ws.codec import SUBPROTOCOL, Codec, FieldMap
 from reznet_ws.conf import DEFAULTS
 from reznet_ws.consumers import OptimizedConsumerMixin
+from reznet_ws.consumers.base import ConsumerBase
 
 from .conftest import require_or_skip
 
@@ -281,13 +284,15 @@ async def test_python_sample_runs(sample: Sample) -> None:
     namespace = run_sample(sample)
     consumers = [
         value for value in namespace.values()
-        if isinstance(value, type) and issubclass(value, OptimizedConsumerMixin)
+        if isinstance(value, type) and issubclass(value, ConsumerBase)
         and value.__module__ == namespace["__name__"]
     ]  # fmt: skip
     settings = {k: v for k, v in namespace.items() if k.isupper() and not k.startswith("_")}
     if consumers:
         for consumer in consumers:
             await exercise_consumer(consumer)
+    elif "post_message" in namespace and "on_new_message" in namespace:
+        await check_broadcast_functions(namespace)
     elif "urlpatterns" in namespace:
         check_urlpatterns(namespace["urlpatterns"])
     elif "application" in namespace:
@@ -296,6 +301,23 @@ async def test_python_sample_runs(sample: Sample) -> None:
         check_settings(settings)
     else:
         pytest.fail(f"{sample}: no test exercises this sample; add one to tests/test_docs.py")
+
+
+class _ChatListener(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        await self.join_group("chat")
+        await self.accept()
+
+
+async def check_broadcast_functions(namespace: dict[str, Any]) -> None:
+    """The async and the sync sender of the sample both reach a member of ``chat``."""
+    comm = WebsocketCommunicator(_ChatListener.as_asgi(), "/ws/")
+    assert (await comm.connect())[0]
+    await namespace["on_new_message"]("from async code")
+    await sync_to_async(namespace["post_message"])("from sync code")
+    got = [json.loads(await comm.receive_from())["data"]["content"] for _ in range(2)]
+    assert got == ["from async code", "from sync code"]
+    await comm.disconnect()
 
 
 def test_there_are_samples_to_check() -> None:

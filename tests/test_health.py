@@ -21,11 +21,10 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.test import Client, override_settings
 from rest_framework.test import APIRequestFactory, force_authenticate
 
-from reznet_ws import fanout
 from reznet_ws.api.health import cache_probe, stats_probe
 from reznet_ws.api.views import HealthView
-from reznet_ws.stats import StatsRecorder, get_recorder
-from reznet_ws.stats import recorder as recorder_module
+from reznet_ws.delivery import hub as fanout
+from reznet_ws.stats import StatsRecorder
 
 from .conftest import client_for, free_port
 from .redis_server import RedisServer
@@ -37,14 +36,9 @@ DETAILS = {"status", "active_connections", "features", "performance", "component
 
 
 @pytest.fixture(autouse=True)
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsRecorder]:
-    """A fresh process recorder under a key prefix of this test's own; no probe left running."""
-    get_recorder().stop()  # its flush thread would write into this test's cache
-    fresh = StatsRecorder(autostart=False)
-    monkeypatch.setattr(recorder_module, "_recorder", fresh)
-    config = {"STATS_KEY_PREFIX": f"t-{uuid.uuid4().hex[:10]}"}
-    with override_settings(ROOT_URLCONF="tests.stats_urls", REZNET_WS=config):
-        yield fresh
+def _no_probe_left_running(recorder: StatsRecorder) -> Iterator[None]:
+    """Every test counts with a fresh recorder, and leaves no health probe running."""
+    yield
     assert cache_probe.wait_idle(10) and stats_probe.wait_idle(10)
 
 

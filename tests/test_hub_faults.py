@@ -191,9 +191,9 @@ LAYERS = ["redis-core", "redis-pubsub"]
 
 
 async def two_processes(
-    redis: RedisServer, layer: str, clients: list[Client], **env: str
+    redis: RedisServer, layer: str, clients: list[Client], prefix: str = "", **env: str
 ) -> list[ServerProcess]:
-    prefix = f"hub{time.time_ns()}"  # one key space for both processes
+    prefix = prefix or f"hub{time.time_ns()}"  # one key space for both processes
     servers = [
         start_server(kind, HUB_LAYER=layer, REDIS_URL=redis.url, HUB_PREFIX=prefix, **env)
         for kind in ("daphne", "reznet-daphne")
@@ -205,17 +205,20 @@ async def two_processes(
     return servers
 
 
-async def heal(clients: list[Client], start: int) -> int:
+async def heal(clients: list[Client], start: int, accepted: set[int] | None = None) -> int:
     """Broadcast from each process until one reaches every client; return the next number.
 
     The broadcasts before that were either refused (``shout`` says so, the server counted
-    ``broadcast_failed``) or sent to a group whose members had not re-joined yet.
+    ``broadcast_failed``) or accepted (added to ``accepted``) and possibly sent to a group
+    whose members had not re-joined yet.
     """
     n = start
     for sender in clients:
         for _ in range(300):
             n += 1
             if await sender.shout(n):
+                if accepted is not None:
+                    accepted.add(n)
                 if all([await c.wait_said(n, timeout=1) for c in clients]):
                     break
         else:
@@ -248,10 +251,16 @@ async def test_delivery_resumes_without_reconnecting_after_redis_restarts(
     try:
         await exactly_once(clients[0], clients, 1, 5)
         redis_server.restart(keep_data=keep_data)
-        n = await heal(clients, 100)
+        accepted: set[int] = set()
+        n = await heal(clients, 100, accepted)
         await exactly_once(clients[0], clients, n, 20)
+        await exactly_once(clients[1], clients, n + 20, 20)
         for client in clients:  # the same connections throughout
-            assert (await client.probe())["problems"] == {}
+            probe = await client.probe()
+            assert probe["problems"] == {}
+            # every accepted broadcast this client never got was counted by its process
+            missed = accepted - set(client.said)
+            assert probe["counters"]["error:broadcast_missed"] == len(missed)
     finally:
         stop_all(servers)
 

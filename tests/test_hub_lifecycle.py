@@ -13,8 +13,9 @@ from channels.testing import WebsocketCommunicator
 
 from reznet_ws.codec import SUBPROTOCOL, Codec
 from reznet_ws.consumers import OptimizedConsumerMixin
+from reznet_ws.delivery.connection import Connection
+from reznet_ws.delivery.hub import get_hub, layer_problems, live_consumers, note_send_success
 from reznet_ws.encoding import default_field_map
-from reznet_ws.fanout import get_hub, layer_problems, live_consumers, note_send_success
 from reznet_ws.stats import get_recorder
 
 pytestmark = pytest.mark.timeout(30)
@@ -28,12 +29,20 @@ class EarlyConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
         await self.join_group("early")
         await self.broadcast("early", "before_accept", {"n": 1})
         await self.delivered.wait()  # the hub handed it over (to the waiting list)
-        assert self._before_accept
         await self.accept()
 
-    async def deliver_broadcast(self, *args: Any, **kwargs: Any) -> None:
-        await super().deliver_broadcast(*args, **kwargs)
-        self.delivered.set()
+    async def join_group(self, group: str) -> None:
+        await super().join_group(group)
+        connection = self._connection
+        assert connection is not None
+        deliver = connection.deliver
+
+        def delivered(*args: Any, **kwargs: Any) -> bool:
+            handled = deliver(*args, **kwargs)
+            self.delivered.set()
+            return handled
+
+        connection.deliver = delivered  # type: ignore[method-assign]
 
 
 class CrashingConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
@@ -110,14 +119,38 @@ async def test_joining_and_broadcasting_during_an_outage_degrade_and_are_reporte
         pass
 
     member = Member()
-    await hub.join("room", member)  # registered locally although the layer refused
+    member._connection = Connection(lambda message: asyncio.sleep(0))
+    await hub.join("room", member._connection)  # registered locally although the layer refused
     assert hub.member_count() == 1
     assert hub.problem is not None and "Redis is down" in hub.problem
     assert hub.label in layer_problems()
     member.channel_layer = layer
     assert await member.broadcast("room", "x", {}) is False
     assert recorder.counters["error:broadcast_failed"] == failed_before + 1
-    await hub.leave("room", member)
+    await hub.leave("room", member._connection)
     assert hub.problem is None  # the hub stopped with its last member
     note_send_success(layer)
     assert hub.label not in layer_problems()
+
+
+async def test_a_gap_in_a_senders_numbers_is_counted_once_per_local_member() -> None:
+    recorder = get_recorder()
+    before = recorder.counters["error:broadcast_missed"]
+    hub = get_hub(get_channel_layer())
+    members = [Connection(lambda message: asyncio.sleep(0)) for _ in range(3)]
+    for member in members:
+        await hub.join("gaps", member)
+
+    def numbered(seq: int, skip: list[int]) -> dict[str, Any]:
+        return {"group": "gaps", "src": "sender-a", "seq": seq, "skip": skip}
+
+    hub.count_gap("gaps", numbered(1, []), 3)
+    hub.count_gap("gaps", numbered(2, []), 3)
+    assert recorder.counters["error:broadcast_missed"] == before  # no gap yet
+    # 3 and 4 never arrived, 5 was refused by the layer (the sender counted it already)
+    hub.count_gap("gaps", numbered(6, [5]), 3)
+    assert recorder.counters["error:broadcast_missed"] == before + 2 * 3
+    hub.count_gap("gaps", {"group": "gaps", "src": "sender-b", "seq": 40, "skip": []}, 3)
+    assert recorder.counters["error:broadcast_missed"] == before + 2 * 3  # a new sender
+    for member in members:
+        await hub.leave("gaps", member)

@@ -18,7 +18,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 from reznet_ws.batching import URGENT_KEY
-from reznet_ws.checks_layers import check_batching_layers
+from reznet_ws.checks.layers import check_batching_layers
 from reznet_ws.layers import BatchingChannelLayer
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(30)]
@@ -93,6 +93,13 @@ async def _everyone(
     return list(await asyncio.gather(*(_receive(layer, c, count) for c in channels)))
 
 
+async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Yield to the event loop until ``predicate()`` holds (a probe: no time has to pass)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - the layer's counters offer no event to wait on
+            await asyncio.sleep(0)
+
+
 def _numbers(messages: list[dict[str, Any]]) -> list[int]:
     return [message["n"] for message in messages]
 
@@ -142,7 +149,7 @@ async def test_the_window_alone_flushes_a_lone_message(make_layer: MakeLayer, gr
     [channel] = await _members(layer, group, 1)
     await layer.group_send(group, {"type": "m", "n": 1})
     assert _numbers(await _receive(layer, channel, 1)) == [1]
-    assert layer.stats["singles"] == 1  # a lone message travels without an envelope
+    assert layer.stats["singles"] == 1  # an envelope of one message
 
 
 async def test_urgent_message_goes_at_once_after_the_queued_ones(
@@ -262,6 +269,8 @@ async def test_many_producers_to_one_group_keep_their_own_order(
                 message[URGENT_KEY] = True
             await layer.group_send(group, message)
             if rng.random() < 0.3:
+                # Time is the subject here: pauses against the 10 ms window mix flushes by age
+                # with flushes by size.
                 await asyncio.sleep(rng.random() / 500)
 
     await asyncio.gather(*(produce(p) for p in range(producers)))
@@ -374,13 +383,18 @@ async def test_close_hands_on_the_buffer_first(make_layer: MakeLayer, group: str
 
 
 class _Gate(BaseChannelLayer):
-    """A test seam: forwards to a real layer, but group_send waits until ``opened`` is set."""
+    """A test seam: forwards to a real layer, but group_send waits until ``opened`` is set.
+
+    ``reached`` is set when a batch arrives at the gate.
+    """
 
     def __init__(self, inner: BatchingChannelLayer) -> None:
         self.real = inner.inner
         self.opened = asyncio.Event()
+        self.reached = asyncio.Event()
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self.reached.set()
         await self.opened.wait()
         await self.real.group_send(group, message)
 
@@ -395,7 +409,8 @@ async def test_a_stalled_inner_layer_fills_a_bounded_buffer_then_drops(
     sends = [
         asyncio.ensure_future(layer.group_send(group, {"type": "m", "n": n})) for n in range(60)
     ]
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(gate.reached.wait(), 5)
+    await _until(lambda: layer.stats["messages"] == 60)  # each one buffered or dropped
     state = layer._states[asyncio.get_running_loop()]
     assert 0 < state.buffer.size <= 20  # and one batch of 5 in flight, waiting at the gate
     gate.opened.set()

@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from reznet_ws.batching import (
     BATCH_TYPE,
     BatchBuffer,
+    Duplicates,
     FailureStreaks,
     Leftovers,
+    envelope_id,
     pack,
     unpack,
 )
@@ -28,14 +30,41 @@ def test_importing_batching_imports_neither_django_nor_channels() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_pack_leaves_a_lone_message_alone_and_wraps_several() -> None:
+def test_pack_envelopes_one_or_several_messages_with_an_id() -> None:
     one = {"type": "chat.message", "n": 1}
-    assert pack([one]) is one
-    envelope = pack([one, {"type": "chat.message", "n": 2}])
-    assert envelope["type"] == BATCH_TYPE
+    lone = pack([one], "s", 7)
+    assert lone["type"] == BATCH_TYPE
+    assert (unpack(lone), envelope_id(lone)) == ([one], ("s", 7))
+    envelope = pack([one, {"type": "chat.message", "n": 2}], "s", 8)
     assert unpack(envelope) == [one, {"type": "chat.message", "n": 2}]
     assert unpack(one) is None
     assert unpack({"type": BATCH_TYPE, "messages": "not a list"}) is None
+    assert envelope_id({"type": BATCH_TYPE, "messages": [one]}) is None  # an older sender
+    assert envelope_id({"type": BATCH_TYPE, "messages": [one], "id": ["s", True]}) is None
+
+
+def test_duplicates_are_recognised_per_channel_and_stream() -> None:
+    seen = Duplicates(max_streams=2)
+    assert not seen.seen("c1", "a", 1)
+    assert seen.seen("c1", "a", 1)  # the retried copy
+    assert not seen.seen("c2", "a", 1)  # another member of the group gets it once too
+    assert not seen.seen("c1", "b", 1)  # another sender's stream
+    assert not seen.seen("c1", "a", 5)  # later envelopes of a stream pass
+    assert seen.seen("c1", "a", 3)  # an older one arriving late was already counted lost
+    assert not seen.seen("c1", "c", 1)  # a third stream: "b", the least recently used, goes
+    assert len(seen) == 3
+    assert not seen.seen("c1", "b", 1)  # forgotten: the bound is documented
+
+
+def test_duplicates_of_a_silent_channel_are_swept() -> None:
+    seen = Duplicates()
+    seen.seen("gone", "a", 1)
+    seen.seen("alive", "a", 1)
+    seen.sweep()
+    seen.seen("alive", "a", 2)
+    seen.sweep()
+    assert len(seen) == 1
+    assert not seen.seen("gone", "a", 1)
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,25 +15,12 @@ import pytest
 import redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import free_port
+from tests.conftest import ServerProcess, free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(90)]
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_CLIENT = 60
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"daphne exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"daphne did not listen on {port} in 30 s:\n{log.read_text()}")
 
 
 @pytest.fixture(
@@ -47,45 +30,26 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     ],
     ids=["redis", "pubsub"],
 )
-def servers(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> Iterator[list[int]]:
+def servers(request: pytest.FixtureRequest, redis_url: str) -> Iterator[list[int]]:
     """Two daphne processes serving tests.layers_app, with a Redis key prefix of their own."""
     prefix = f"daphne{uuid.uuid4().hex[:10]}"
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.layers_settings",
         "REDIS_URL": redis_url,
         "REZNET_LAYERS_INNER": request.param,
         "REZNET_LAYERS_PREFIX": prefix,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
-    ports = [free_port(), free_port()]
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: list[ServerProcess] = []
     try:
-        for port in ports:
-            log = tmp_path / f"daphne-{port}.log"
-            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-            with log.open("wb") as out:
-                processes.append(
-                    subprocess.Popen(
-                        [*command, "tests.layers_app:application"],
-                        cwd=ROOT,
-                        env=env,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        for port, process in zip(ports, processes, strict=True):
-            _wait_for_port(port, process, tmp_path / f"daphne-{port}.log")
-        yield ports
+        for _ in range(2):
+            port = free_port()
+            argv = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+            processes.append(ServerProcess([*argv, "tests.layers_app:application"], port, env))
+        yield [process.port for process in processes]
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            process.stop()
         client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(match=f"{prefix}*"))
         if keys:
@@ -97,20 +61,50 @@ async def _collect(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
     return [json.loads(await ws.recv()) for _ in range(count)]
 
 
+async def _wait_until_subscribed(clients: list[ClientConnection]) -> int:
+    """Return once a broadcast from each client reaches every client: the number of probes sent.
+
+    Both clients joined their group before the handshake ended, but a pub/sub layer's SUBSCRIBE
+    may still be on its way: each client sends numbered probes until one reaches everybody.
+    A probe that arrives means every earlier one from that sender has arrived or never will
+    (one publisher's messages keep their order), so none is left in flight afterwards.
+    """
+    probes = 0
+    for sender in clients:
+        origin = f"probe-{clients.index(sender)}"
+        for attempt in range(50):
+            await sender.send(json.dumps({"origin": origin, "n": attempt}))
+            probes += 1
+            try:
+                for ws in clients:
+                    while (message := json.loads(await asyncio.wait_for(ws.recv(), 1))) != {
+                        "origin": origin,
+                        "n": attempt,
+                    }:
+                        assert message["origin"] == origin and message["n"] < attempt, message
+                break
+            except TimeoutError:
+                continue  # not subscribed yet: the next probe
+        else:
+            pytest.fail(f"{origin} never reached every client")
+    return probes
+
+
 async def test_broadcasts_from_either_process_reach_both_clients_once_in_order(
     servers: list[int],
 ) -> None:
     group = f"room{uuid.uuid4().hex[:10]}"
     urls = [f"ws://127.0.0.1:{port}/ws/{group}/" for port in servers]
     async with connect(urls[0]) as a, connect(urls[1]) as b:
-        # Both joined their group before the handshake ended; give pub/sub's SUBSCRIBE a moment.
-        await asyncio.sleep(0.2)
+        probes = await _wait_until_subscribed([a, b])
         receiving = [asyncio.ensure_future(_collect(ws, 2 * PER_CLIENT)) for ws in (a, b)]
 
         async def broadcast(ws: ClientConnection, origin: str) -> None:
             for n in range(PER_CLIENT):
                 await ws.send(json.dumps({"origin": origin, "n": n}))
                 if n % 7 == 0:
+                    # Time is the subject: pauses against the 50 ms batching window give
+                    # batches of several sizes, and let the two senders interleave.
                     await asyncio.sleep(0.01)
 
         await asyncio.gather(broadcast(a, "a"), broadcast(b, "b"))
@@ -127,6 +121,6 @@ async def test_broadcasts_from_either_process_reach_both_clients_once_in_order(
         for ws in (a, b):
             await ws.send(json.dumps({"stats": True}))
             stats.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=5))["stats"])
-        assert sum(s["delivered"] for s in stats) == 2 * PER_CLIENT
+        assert sum(s["delivered"] for s in stats) == 2 * PER_CLIENT + probes
         assert sum(s.get("envelopes", 0) for s in stats) > 0
         assert all(s.get("unpacked", 0) > 0 for s in stats)

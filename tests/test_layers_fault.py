@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from reznet_ws.batching import URGENT_KEY
 from reznet_ws.layers import BatchingChannelLayer
 from tests.redis_server import RedisServer
 
@@ -84,3 +85,29 @@ async def test_redis_restart_mid_stream_is_counted_and_delivery_resumes(
     ]
     assert len([w for w in warnings if ": unavailable (" in w]) == 1  # once per outage
     assert layer.stats["delivered"] + layer.stats["lost"] == layer.stats["messages"]
+
+
+async def test_stale_pooled_connections_after_a_restart_lose_no_batch(
+    aof_redis: RedisServer,
+) -> None:
+    """redis-py hands out idle connections to the old server, each failing once: none is lost."""
+    inner = {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [aof_redis.url], "prefix": "stale"},
+    }
+    layer = BatchingChannelLayer(inner=inner, window=0)
+    layer.send_retry_delay = 0.0
+    channel = await layer.new_channel()
+    await layer.group_add("g", channel)
+    # Concurrent calls leave several idle connections in the pool (without retries, one batch
+    # after the restart is lost: its connection was one of them).
+    await asyncio.gather(*(layer.inner.group_add(f"warm{i}", channel) for i in range(6)))
+    try:
+        await asyncio.to_thread(aof_redis.stop)
+        await asyncio.to_thread(aof_redis.start)
+        for n in range(3):
+            await layer.group_send("g", {"type": "m", "n": n, URGENT_KEY: True})
+        assert (layer.stats["lost"], layer.stats["delivered"]) == (0, 3)
+        assert [(await layer.receive(channel))["n"] for _ in range(3)] == [0, 1, 2]
+    finally:
+        await layer.flush()

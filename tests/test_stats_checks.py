@@ -8,7 +8,7 @@ import pytest
 from django.core import checks
 from django.test import override_settings
 
-from reznet_ws.checks_stats import (
+from reznet_ws.checks.stats import (
     check_stats_cache,
     check_stats_permissions,
     check_stats_prometheus,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -12,8 +10,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from reznet_ws.management.commands.wsstats import Command
-from reznet_ws.stats import StatsRecorder, get_recorder
-from reznet_ws.stats import recorder as recorder_module
+from reznet_ws.stats import StatsRecorder
 
 from .conftest import free_port
 
@@ -21,16 +18,13 @@ pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture(autouse=True)
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsRecorder]:
-    get_recorder().stop()  # its flush thread would write into this test's cache
-    fresh = StatsRecorder(autostart=False)
-    monkeypatch.setattr(recorder_module, "_recorder", fresh)
-    with override_settings(REZNET_WS={"STATS_KEY_PREFIX": f"t-{uuid.uuid4().hex[:10]}"}):
-        fresh.record_message("message_new", 5432, 2871, False, count=1000)
-        fresh.record_error("malformed_json")
-        fresh.record_fallback("ValueError")
-        fresh.connection_opened(2)
-        yield fresh
+def recorded(recorder: StatsRecorder) -> StatsRecorder:
+    """The fresh process recorder, holding a few figures for the command to show."""
+    recorder.record_message("message_new", 5432, 2871, False, count=1000)
+    recorder.record_error("malformed_json")
+    recorder.record_fallback("ValueError")
+    recorder.connection_opened(2)
+    return recorder
 
 
 def _run(*args: str) -> str:

@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
@@ -27,15 +27,8 @@ from reznet_ws.stats import (
     reduction_percentage,
 )
 
-pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture(autouse=True)
-def _own_prefix() -> Iterator[None]:
-    """Each test counts under its own key prefix in the (process-wide) local-memory cache."""
-    get_recorder().stop()  # the process recorder's thread would flush into this test's prefix
-    with override_settings(REZNET_WS={"STATS_KEY_PREFIX": f"t-{uuid.uuid4().hex[:10]}"}):
-        yield
+# Each test counts under its own key prefix in the (process-wide) local-memory cache.
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("recorder")]
 
 
 class FakeStore:

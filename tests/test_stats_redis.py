@@ -19,16 +19,14 @@ from reznet_ws.stats import (
     StatsRecorder,
     StatsStore,
     StatsUnavailable,
-    get_recorder,
     get_stats,
 )
-from reznet_ws.stats import recorder as recorder_module
 
 from .conftest import client_for
 from .redis_server import RedisServer
 from .stats_worker import stats_settings
 
-pytestmark = [pytest.mark.redis, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(90), pytest.mark.usefixtures("recorder")]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "stats_worker.py")
@@ -47,15 +45,6 @@ def prefix(redis_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
-
-
-@pytest.fixture(autouse=True)
-def recorder(monkeypatch: pytest.MonkeyPatch) -> StatsRecorder:
-    """A fresh process recorder; the one other tests used stops flushing into this test's cache."""
-    get_recorder().stop()
-    fresh = StatsRecorder(autostart=False)
-    monkeypatch.setattr(recorder_module, "_recorder", fresh)
-    return fresh
 
 
 @pytest.fixture
@@ -185,9 +174,7 @@ def test_cache_outage_degrades_stats_not_delivery(
 ) -> None:
     caplog.set_level(logging.INFO, logger="reznet_ws.stats")
     anonymous, staff = client_for(None), client_for(users["staff"])
-    with override_settings(
-        **stats_settings(redis_server.url, "outage"), ROOT_URLCONF="tests.stats_urls"
-    ):
+    with override_settings(**stats_settings(redis_server.url, "outage")):
         recorder.record_message("message_new", 100, 50, False)
         assert recorder.flush()
         assert anonymous.get(HEALTH).json() == {"status": "healthy"}
@@ -235,7 +222,7 @@ def test_health_probes_a_redis_channel_layer(
         }
     }
     staff = client_for(users["staff"])  # the components are for the stats permission only
-    with override_settings(CHANNEL_LAYERS=layers, ROOT_URLCONF="tests.stats_urls"):
+    with override_settings(CHANNEL_LAYERS=layers):
         for _ in range(2):  # a second request reuses nothing from the first one's event loop
             response = staff.get(HEALTH)
             assert response.status_code == 200
@@ -334,3 +321,11 @@ def test_redis_store_adds_each_numbered_batch_once(redis_server: RedisServer) ->
         assert snapshot.since is not None
         store.apply({}, {}, ("p", {"v2": 0}, 60.0), ("p", 2))
         assert store.read([]).processes == {}
+
+
+def test_django_redis_cache_gets_the_native_layout_without_a_check(on_redis: None) -> None:
+    from reznet_ws.checks.stats import check_stats_layout
+
+    layout = StatsStore().get_layout()
+    assert layout.client is not None and not layout.degraded
+    assert check_stats_layout() == []

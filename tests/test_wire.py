@@ -1,4 +1,4 @@
-"""End to end: a real daphne process serving the example project, real WebSocket clients."""
+"""End to end: a real daphne process serving the test suite's app, real WebSocket clients."""
 
 from __future__ import annotations
 
@@ -17,18 +17,17 @@ from reznet_ws.codec import (
     FieldMap,
 )
 
+from .app_consumers import ANSWER
 from .conftest import ServerProcess
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
 
-EXAMPLE_MAP = FieldMap(
-    {**DEFAULT_FIELD_MAP, "channel_name": "chnm", "chunk_index": "cix"}, DEFAULT_TIMESTAMP_FIELDS
-)
+FIELD_MAP = FieldMap(DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS)
 
 
 async def collect(ws: Any, until: str, limit: int = 200) -> list[tuple[str | bytes, list]]:
     """Receive frames until an event named ``until`` arrives; return (raw, decoded events)."""
-    codec = Codec(EXAMPLE_MAP)
+    codec = Codec(FIELD_MAP)
     frames = []
     for _ in range(limit):
         raw = await asyncio.wait_for(ws.recv(), 10)
@@ -39,9 +38,9 @@ async def collect(ws: Any, until: str, limit: int = 200) -> list[tuple[str | byt
     raise AssertionError(f"{until} never arrived")
 
 
-async def test_v2_and_v1_clients_on_a_real_daphne(example_server: ServerProcess) -> None:
-    url = f"ws://127.0.0.1:{example_server.port}/ws/chat/"
-    origin = f"http://127.0.0.1:{example_server.port}"
+async def test_v2_and_v1_clients_on_a_real_daphne(app_server: ServerProcess) -> None:
+    url = f"ws://127.0.0.1:{app_server.port}/ws/room/"
+    origin = f"http://127.0.0.1:{app_server.port}"
     async with (
         websockets.connect(url, subprotocols=[SUBPROTOCOL], origin=origin, compression=None) as v2,
         websockets.connect(url, origin=origin, compression=None) as v1,
@@ -50,17 +49,21 @@ async def test_v2_and_v1_clients_on_a_real_daphne(example_server: ServerProcess)
         assert v1.subprotocol is None
         hello = json.loads(await v2.recv())
         assert hello["e"] == "connection_established"
-        assert hello["d"]["map_hash"] == EXAMPLE_MAP.hash
+        assert hello["d"]["map_hash"] == FIELD_MAP.hash
 
         await v2.send(
-            json.dumps({"event": "send_message", "data": {"content": "hi @orchestrator"}})
+            json.dumps({"event": "send_message", "data": {"content": "hi", "stream": True}})
         )
-        v2_frames = await collect(v2, "agent_status")  # first status after the message
-        v2_frames += await collect(v2, "message_new")  # the agent's final answer
+        v2_frames = await collect(v2, "agent_status")  # the message, then the first status
+        v2_frames += await collect(v2, "message_new")  # the chunks, then the whole answer
         v2_frames += await collect(v2, "agent_status")
         v1_frames = await collect(v1, "agent_status")
         v1_frames += await collect(v1, "message_new")
         v1_frames += await collect(v1, "agent_status")
+        assert [e for _, evs in v1_frames for e, _ in evs] == [
+            "message_new", "agent_status", *["message_chunk"] * len(ANSWER), "message_new",
+            "agent_status",
+        ]  # fmt: skip
 
         # v1: exactly plain Channels JSON, one event per frame
         for raw, events in v1_frames:
@@ -86,9 +89,9 @@ async def test_v2_and_v1_clients_on_a_real_daphne(example_server: ServerProcess)
         assert len(plan_v2[0][0]) < 0.3 * len(plan_v1[0][0])
 
 
-async def test_bad_input_on_a_real_daphne(example_server: ServerProcess) -> None:
-    url = f"ws://127.0.0.1:{example_server.port}/ws/chat/"
-    origin = f"http://127.0.0.1:{example_server.port}"
+async def test_bad_input_on_a_real_daphne(app_server: ServerProcess) -> None:
+    url = f"ws://127.0.0.1:{app_server.port}/ws/room/"
+    origin = f"http://127.0.0.1:{app_server.port}"
     async with websockets.connect(url, subprotocols=[SUBPROTOCOL], origin=origin) as ws:
         await ws.recv()
         for _ in range(9):

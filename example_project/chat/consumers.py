@@ -1,4 +1,8 @@
-"""The example chat consumer: messages, a streaming agent, agent status and workflow plans."""
+"""The example chat consumer: messages, a streaming agent, agent status and workflow plans.
+
+Messages typed in the page are stored (``models.ChatMessage``) and broadcast to the channel and
+to the activity feed (``activity.ActivityConsumer``), as the REST API's are.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from reznet_ws.consumers import OptimizedConsumerMixin
 
-CHANNELS = ("general", "engineering", "agents")
+from .models import CHANNELS, ChatMessage
+from .publish import ACTIVITY_GROUP, chat_group
+
 AGENT = {"agent_id": "agent-7f3a", "agent_name": "@orchestrator"}
 STREAM_DELAY = 0.02
 
@@ -77,7 +84,7 @@ class ChatConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
 
     @property
     def group_name(self) -> str:
-        return f"chat.{self.channel_id}"
+        return chat_group(self.channel_id)
 
     async def disconnect(self, code: int) -> None:
         for task in self.agent_tasks:
@@ -99,10 +106,16 @@ class ChatConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
             await self.send_event("joined", {"channel_id": self.channel_id})
         elif event == "send_message" and isinstance(data.get("content"), str):
             content = data["content"][:4000]
-            message = chat_message(
-                self.channel_id, "user", self.user_name(), self.channel_name[-12:], content
+            stored = await database_sync_to_async(ChatMessage.objects.create)(
+                channel_id=self.channel_id,
+                author_name=self.user_name(),
+                author_id=self.channel_name[-12:],
+                content=content,
+                source="websocket",
             )
+            message = stored.as_event()
             await self.broadcast(self.group_name, "message_new", message)
+            await self.broadcast(ACTIVITY_GROUP, "activity_new", stored.as_activity())
             if "@orchestrator" in content or data.get("ask_agent"):
                 self._spawn(self.agent_reply(message))
         elif event == "request_plan":
@@ -116,9 +129,8 @@ class ChatConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
                 batch=True,
             )
         else:
-            await self.send_event(
-                "error", {"code": "unknown_event", "detail": event}, optimize=False
-            )
+            # "error" is a control event the server alone sends: this is an application event.
+            await self.send_event("unknown_event", {"event": event}, optimize=False)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

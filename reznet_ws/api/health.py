@@ -21,8 +21,9 @@ from typing import Any, Generic, TypeVar
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from .. import fanout
 from ..conf import get_config
+from ..delivery import hub as fanout
+from ..features import server_features
 from ..stats import StatsUnavailable, get_recorder, get_stats
 
 __all__ = [
@@ -154,23 +155,14 @@ stats_probe: BoundedProbe[dict[str, Any]] = BoundedProbe("stats", get_stats)
 
 def get_features() -> dict[str, bool]:
     """Return the features this server has switched on (settings, not one connection's)."""
-    config = get_config()
-    optimize = bool(config["OPTIMIZE"])
-    return {
-        "payload_optimization": optimize,
-        "field_abbreviation": optimize,
-        "timestamps": optimize,
-        "gzip_compression": optimize,
-        "message_batching": optimize and config["BATCH_SIZE"] > 1,
-        "permessage_deflate": bool(config["PERMESSAGE_DEFLATE"]),
-        "stats": bool(config["STATS_ENABLED"]),
-    }
+    return server_features()
 
 
 def get_layer_problems() -> dict[str, str]:
     """Return this process's channel-layer failures: layer label -> what is wrong (no I/O).
 
-    Empty when every hub of the process reaches its layer (:func:`reznet_ws.fanout.layer_problems`).
+    Empty when every hub of the process reaches its layer
+    (:func:`reznet_ws.delivery.hub.layer_problems`).
     """
     return dict(fanout.layer_problems())
 

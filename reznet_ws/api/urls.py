@@ -20,5 +20,5 @@ api_urlpatterns: list[URLPattern] = [
 
 urlpatterns: list[URLPattern] = [
     *api_urlpatterns,
-    path("schema", SchemaView.as_view(), name="schema"),
+    path("schema", SchemaView.as_view(endpoints=api_urlpatterns), name="schema"),
 ]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.http import Http404, HttpResponse
-from django.urls import include, path
+from django.urls import URLPattern, include, path
 from rest_framework import status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -180,15 +180,18 @@ class MetricsView(StatsPermissionMixin, APIView):
 
 
 class SchemaView(APIView):
-    """OpenAPI 3 schema of these endpoints (YAML, or JSON with ``?format=json``).
+    """OpenAPI 3 schema of ``endpoints`` (YAML, or JSON with ``?format=json``).
 
-    ``as_view()`` returns drf-spectacular's view when it is installed; this class's own view
-    answers 501 with the ``pip install`` line.
+    ``as_view(endpoints=...)`` returns drf-spectacular's view when it is installed; this class's
+    own view answers 501 with the ``pip install`` line. ``reznet_ws.api.urls`` passes its
+    endpoints in.
     """
 
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
     schema = None  # the schema view is not an endpoint of the schema
+    #: The URL patterns the schema describes, mounted where the schema view itself is.
+    endpoints: Sequence[URLPattern] = ()
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponse]:
@@ -211,6 +214,7 @@ def _spectacular_schema_view() -> type[APIView]:
 
         permission_classes = [AllowAny]
         authentication_classes: list[Any] = []
+        endpoints: Sequence[URLPattern] = ()
         custom_settings = {
             "TITLE": "reznet-ws",
             "DESCRIPTION": "WebSocket payload stats and health (reznet-ws).",
@@ -220,10 +224,8 @@ def _spectacular_schema_view() -> type[APIView]:
         def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
             # Describe these endpoints where the project mounted them (the route of this view
             # minus its own "schema"), and nothing else of the project.
-            from . import urls
-
             prefix = request.resolver_match.route.removesuffix("schema")
-            patterns = [path(prefix, include((urls.api_urlpatterns, "reznet_ws")))]
+            patterns = [path(prefix, include((list(self.endpoints), "reznet_ws")))]
             self.urlconf = patterns  # type: ignore[assignment]  # drf-spectacular takes patterns
             return super().get(request, *args, **kwargs)  # type: ignore[no-any-return]
 

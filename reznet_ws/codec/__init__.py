@@ -6,7 +6,7 @@ Shared by the consumer mixin (server side) and the conformance vectors (client s
 from __future__ import annotations
 
 from .errors import ERROR_CODES, ProtocolError
-from .fields import DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS, FieldMap
+from .fields import DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS, FieldMap, validate_field_map
 from .frames import Codec
 from .timestamps import encode_timestamp, format_timestamp
 
@@ -21,6 +21,7 @@ __all__ = [
     "ProtocolError",
     "encode_timestamp",
     "format_timestamp",
+    "validate_field_map",
 ]
 
 PROTOCOL_VERSION = 2

@@ -5,8 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-__all__ = ["DEFAULT_FIELD_MAP", "DEFAULT_TIMESTAMP_FIELDS", "FieldMap", "map_hash"]
+__all__ = [
+    "DEFAULT_FIELD_MAP",
+    "DEFAULT_TIMESTAMP_FIELDS",
+    "FieldMap",
+    "map_hash",
+    "validate_field_map",
+]
 
 # Published in docs/field-map.md, which tests/vectors/generate.py writes; a test keeps them in step.
 # Changing an entry changes the map hash, so cached client maps are simply refreshed.
@@ -108,28 +115,51 @@ def map_hash(mapping: Mapping[str, str], timestamp_fields: Iterable[str]) -> str
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _validated(mapping: Mapping[str, str]) -> dict[str, str]:
+def _problems(mapping: object) -> tuple[dict[str, str], list[str]]:
     if not isinstance(mapping, Mapping):
-        raise ValueError(
-            f"a field map must be a mapping of str to str, not {type(mapping).__name__}"
-        )
+        kind = type(mapping).__name__
+        return {}, [f"a field map must be a mapping of str to str, not {kind}"]
     result: dict[str, str] = {}
     owners: dict[str, str] = {}
+    problems: list[str] = []
     for full, short in mapping.items():
         if not isinstance(full, str) or not isinstance(short, str):
-            raise ValueError(f"field map entry {full!r}: {short!r}: names must be str")
+            problems.append(f"field map entry {full!r}: {short!r}: names must be str")
+            continue
         full, short = str.__str__(full), str.__str__(short)
         if not short:
-            raise ValueError(f"field map entry {full!r}: the short name is empty")
-        if short.startswith("~"):
-            raise ValueError(f"field map entry {full!r}: short name {short!r} starts with '~'")
-        if short in owners:
-            raise ValueError(
+            problems.append(f"field map entry {full!r}: the short name is empty")
+        elif short.startswith("~"):
+            problems.append(f"field map entry {full!r}: short name {short!r} starts with '~'")
+        elif short in owners:
+            problems.append(
                 f"field map is not a bijection: {owners[short]!r} and {full!r} "
                 f"both map to {short!r}"
             )
-        owners[short] = full
-        result[full] = short
+        else:
+            owners[short] = full
+            result[full] = short
+    return result, problems
+
+
+def validate_field_map(mapping: object, timestamp_fields: object = ()) -> list[str]:
+    """Return what is wrong with a field map and its timestamp fields, one sentence each.
+
+    An empty list means ``FieldMap(mapping, timestamp_fields)`` accepts them. For system checks,
+    which report every problem at once instead of the first one.
+    """
+    problems = _problems(mapping)[1]
+    try:
+        _validated_fields(timestamp_fields)  # type: ignore[arg-type]
+    except ValueError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def _validated(mapping: Mapping[str, str]) -> dict[str, str]:
+    result, problems = _problems(mapping)
+    if problems:
+        raise ValueError(problems[0])
     return result
 
 
@@ -159,6 +189,22 @@ class FieldMap:
     def default(cls) -> FieldMap:
         """Return the built-in map (:data:`DEFAULT_FIELD_MAP`, :data:`DEFAULT_TIMESTAMP_FIELDS`)."""
         return cls(DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS)
+
+    @classmethod
+    def from_settings(cls, config: Mapping[str, Any]) -> FieldMap:
+        """Return the map that the settings dict ``config`` (``REZNET_WS``) describes.
+
+        ``FIELD_MAP`` and ``TIMESTAMP_FIELDS`` replace the built-in table and fields (``None``, or
+        a missing key, keeps them); ``EXTRA_FIELDS`` and ``EXTRA_TIMESTAMP_FIELDS`` are added.
+        Raises :class:`ValueError` as the constructor does.
+        """
+        base = config.get("FIELD_MAP")
+        mapping = dict(DEFAULT_FIELD_MAP if base is None else _validated(base))
+        mapping.update(_validated(config.get("EXTRA_FIELDS") or {}))
+        stamps = config.get("TIMESTAMP_FIELDS")
+        fields = set(DEFAULT_TIMESTAMP_FIELDS if stamps is None else _validated_fields(stamps))
+        fields.update(_validated_fields(config.get("EXTRA_TIMESTAMP_FIELDS") or ()))
+        return cls(mapping, fields)
 
     @property
     def mapping(self) -> dict[str, str]:

@@ -10,45 +10,18 @@ from typing import cast
 
 from .compression import gzip_compress, gzip_inflate
 from .errors import ProtocolError
+from .fastjson import ascii_json_length, float_length_fix, orjson_dumps, resolve_backend
 from .fields import DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS, FieldMap
 from .incoming import load_json, utf8_length_exceeds
+from .jsonshim import compact_dumps
 from .jsonvalues import django_default
-from .walk import make_decoder, make_encoder
+from .walk import make_decoder, make_sized_encoder
 
 __all__ = ["Codec"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _EVENT_CACHE_SIZE = 1024
 _DEFAULT_MAP = FieldMap(DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS)
-
-
-def _compact_dumps(*, ensure_ascii: bool) -> Callable[[object], str]:
-    """Return a function writing compact JSON of walked values (plain JSON types, no cycles).
-
-    Uses the C encoder directly where there is one: ``JSONEncoder.encode`` would build a new one
-    for every call, a measurable share of encoding a small message.
-    """
-    encoder = json.JSONEncoder(
-        separators=(",", ":"), ensure_ascii=ensure_ascii, allow_nan=False, check_circular=False
-    )
-    make_encoder = getattr(json.encoder, "c_make_encoder", None)
-    if make_encoder is None:
-        return encoder.encode
-    strings = (
-        json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
-    )
-    try:
-        chunks = make_encoder(None, None, strings, None, ":", ",", False, False, False)
-        probe: object = {"a": [1, 2.5, None, True, "\u00e9\n"], "": {}}
-        if "".join(chunks(probe, 0)) != encoder.encode(probe):
-            return encoder.encode
-    except Exception:  # a Python whose private C encoder takes other arguments
-        return encoder.encode
-
-    def dumps(value: object) -> str:
-        return "".join(chunks(value, 0))
-
-    return dumps
 
 
 def _is_number(value: object, number: int) -> bool:
@@ -60,7 +33,9 @@ class Codec:
     """Encodes events for one field map and decodes client messages under size/depth limits.
 
     ``default`` converts values JSON has no type for, as ``json.dumps(default=...)`` does; without
-    it they are converted the way Django's ``DjangoJSONEncoder`` converts them. A codec is
+    it they are converted the way Django's ``DjangoJSONEncoder`` converts them. ``json_backend``
+    (``"auto"``, ``"orjson"`` or ``"stdlib"``) selects what writes DATA text: ``"auto"`` uses
+    orjson when it is installed; the decoded value is the same either way. A codec is
     immutable after construction apart from internal caches, so one instance can serve every
     connection that uses the same map.
     """
@@ -76,6 +51,7 @@ class Codec:
         max_depth: int = 64,
         max_inflate_bytes: int = 1_048_576,
         default: Callable[[object], object] | None = None,
+        json_backend: str = "auto",
     ) -> None:
         self.field_map = field_map if field_map is not None else _DEFAULT_MAP
         self.gzip_threshold = gzip_threshold
@@ -85,15 +61,18 @@ class Codec:
         self.max_depth = max_depth
         self.max_inflate_bytes = max_inflate_bytes
         self.default = default if default is not None else django_default
-        self._encode_value = make_encoder(self.field_map, self.default)
+        self.json_backend = resolve_backend(json_backend)
+        self._fast = orjson_dumps() if self.json_backend == "orjson" else None
+        self._encode_value = make_sized_encoder(self.field_map, self.default)
         self._decode_value = make_decoder(self.field_map)
-        self._dump = _compact_dumps(ensure_ascii=False)
-        self._dump_ascii = _compact_dumps(ensure_ascii=True)
+        self._dump = compact_dumps(ensure_ascii=False)
+        self._dump_ascii = compact_dumps(ensure_ascii=True)
         raw = {"separators": (",", ":"), "allow_nan": False, "default": self.default}
         self._dump_raw = json.JSONEncoder(ensure_ascii=False, **raw).encode  # type: ignore[arg-type]
         self._dump_raw_ascii = json.JSONEncoder(**raw).encode  # type: ignore[arg-type]
         self._dump_v1 = json.JSONEncoder(default=self.default).encode
         self._events: dict[str, str] = {}
+        self._v1_heads: dict[str, int] = {}
 
     @property
     def map_hash(self) -> str:
@@ -110,6 +89,18 @@ class Codec:
         """Return the size in bytes of the v1 frame for ``event`` and ``data`` (for statistics)."""
         return len(self.encode_v1(event, data))  # ASCII only, so characters are bytes
 
+    def v1_size_from_data(self, event: str, data_size: int) -> int:
+        """Return the v1 frame's size for ``event`` given the v1 size of its data alone.
+
+        ``data_size`` is the second item of :meth:`encode_data_sized`.
+        """
+        head = self._v1_heads.get(event)
+        if head is None:
+            head = len(self.encode_v1(event, None)) - len("null}")
+            if len(self._v1_heads) < _EVENT_CACHE_SIZE:
+                self._v1_heads[event] = head
+        return head + data_size + 1
+
     # -- v2 out -------------------------------------------------------------------------------
 
     def encode_data(self, data: object) -> str:
@@ -120,11 +111,37 @@ class Codec:
         (unserializable values) or :class:`RecursionError` (too deep or circular data); callers
         then send v1.
         """
-        value = self._encode_value(data)
+        return self.encode_data_sized(data)[0]
+
+    def encode_data_sized(self, data: object) -> tuple[str, int | None]:
+        """Return :meth:`encode_data`'s text and the size of v1's JSON of ``data``.
+
+        The size is what ``len(json.dumps(data, default=...))`` would be, computed from the same
+        walk without writing that text; it is None in the rare case the walk cannot know it
+        (two keys that v1 writes separately and DATA as one, such as ``1`` and ``"1"``).
+        Raises as :meth:`encode_data` does.
+        """
+        tally = [0, 0, 0, 0]
+        value = self._encode_value(data, tally)
+        extra, nulls, floats, inexact = tally
+        if self._fast is not None:
+            try:
+                packed = self._fast(value)
+            except TypeError:  # beyond 64-bit integers, lone surrogates, nesting past 255
+                packed = None
+            # orjson writes NaN and infinities as null: more nulls than the walk counted means
+            # the value may hold them (or a string holds "null"), and json decides.
+            if packed is not None and packed.count(b"null") == nulls:
+                text = packed.decode("utf-8")
+                if inexact:
+                    return text, None
+                if floats:
+                    extra += float_length_fix(packed)
+                return text, ascii_json_length(text) + extra
         text = self._dump(value)
         if not text.isascii() and _SURROGATE.search(text):
-            return self._dump_ascii(value)
-        return text
+            text = self._dump_ascii(value)
+        return text, None if inexact else ascii_json_length(text) + extra
 
     def encode_event(self, event: str, data: object) -> str:
         """Return the v2 event frame for ``event`` and ``data`` (encode_data, then event_frame)."""

@@ -1,21 +1,38 @@
 """The DATA walk of protocol section 4: normalize, abbreviate keys, encode timestamps, and back.
 
-Encoding is on the hot path of every broadcast, so the walkers are closures built once per codec
-over precomputed dicts: a key costs one dict lookup, a scalar value a few identity checks.
+Encoding is on the hot path of every message, so the encoder is a set of closures built once per
+codec over precomputed dicts: a key costs one dict lookup, a scalar value a few identity checks,
+and a list of scalars (or of lists of scalars, as rows of prices) is checked in C and passed
+through as it is.
+
+The same walk measures the v1 frame: it adds up how much longer the v1 JSON of the data is than
+the compact DATA text (key names, separators, timestamp strings), so the stats' original size
+needs no v1 text (see :class:`Tally`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from itertools import chain
 
 from .fields import FieldMap
 from .jsonvalues import json_key
 from .timestamps import encode_timestamp, format_timestamp
 
-__all__ = ["make_decoder", "make_encoder", "out_key"]
+__all__ = ["Tally", "make_decoder", "make_encoder", "make_sized_encoder", "out_key"]
 
 _NoneType = type(None)
 _SCALARS = frozenset({str, int, float, bool, _NoneType})
+_LISTS = frozenset({list})
+
+#: What one walk counts, in a list so the closures update it without a per-call object:
+#: ``[extra, nulls, floats, inexact]``. ``extra`` is the length of v1's JSON of the data minus the
+#: ASCII-escaped length of the compact DATA text; ``nulls`` the ``null`` values the DATA text holds;
+#: ``floats`` is 1 when it holds a float; ``inexact`` is 1 when ``extra`` is not exact (two keys
+#: that v1 writes twice and DATA once, as ``{1: a, "1": b}``).
+Tally = list[int]
+_EXTRA, _NULLS, _FLOATS, _INEXACT = range(4)
 
 
 def out_key(key: str, mapping: dict[str, str], shorts: frozenset[str] | set[str]) -> str:
@@ -28,6 +45,20 @@ def out_key(key: str, mapping: dict[str, str], shorts: frozenset[str] | set[str]
     return key
 
 
+def _json_length(text: str) -> int:
+    # The length of json.dumps(text): ASCII-escaped, as v1 writes every string.
+    return len(json.dumps(text))
+
+
+def _stamp_length(encoded: int | list[object]) -> int:
+    # The length of the compact JSON of a timestamp encoding: ms or [ms, frac, tz].
+    if type(encoded) is int:
+        return len(int.__repr__(encoded))
+    ms, frac, tz = encoded  # type: ignore[misc]
+    tz_text = "null" if tz is None else "false" if tz is False else int.__repr__(tz)
+    return len(f"[{ms},{frac},{tz_text}]")
+
+
 def make_encoder(
     field_map: FieldMap, default: Callable[[object], object], cache_size: int = 4096
 ) -> Callable[[object], object]:
@@ -36,6 +67,22 @@ def make_encoder(
     The function raises :class:`TypeError` for values ``default`` cannot convert and
     :class:`RecursionError` for data nested too deeply (or circular). NaN and infinities pass
     through it; the JSON serializer that writes the result refuses them.
+    """
+    encode = make_sized_encoder(field_map, default, cache_size)
+
+    def encode_value(value: object) -> object:
+        return encode(value, [0, 0, 0, 0])
+
+    return encode_value
+
+
+def make_sized_encoder(
+    field_map: FieldMap, default: Callable[[object], object], cache_size: int = 4096
+) -> Callable[[object, Tally], object]:
+    """Return ``encode(value, tally)``: :func:`make_encoder`'s function that also counts.
+
+    ``tally`` is a :data:`Tally` of four zeros; the walk adds to it. The returned value may share
+    lists of scalars with ``value``: write it out before ``value`` changes.
     """
     mapping = field_map.mapping
     shorts = frozenset(mapping.values())
@@ -46,81 +93,147 @@ def make_encoder(
     stamp_out: dict[object, str] = {full: out_key(full, mapping, shorts) for full in stamps}
     limit = len(kout) + cache_size
     kout_get = kout.get
-    scalars = _SCALARS
     stamp_get = stamp_out.get
+    scalars = _SCALARS
+    lists = _LISTS
+    # key tuple of a dict -> what v1 writes more than DATA for its keys and separators.
+    shapes: dict[tuple[object, ...], int] = {}
+    shapes_get = shapes.get
 
-    def stamp_value(value: object) -> object:
-        kind = type(value)
-        if kind is str:
-            encoded = encode_timestamp(value)  # type: ignore[arg-type]
-            return value if encoded is None else encoded
-        if kind is int or kind is float or kind is list:
-            return [value]
-        return value
+    def shape_extra(keys: tuple[object, ...]) -> int:
+        extra = 2 * len(keys) - 1 if keys else 0  # v1 writes ": " and ", "
+        for key in keys:
+            name = json_key(key)
+            extra += _json_length(name) - _json_length(out_key(name, mapping, shorts))
+        if len(shapes) < cache_size and all(type(key) is str for key in keys):
+            shapes[keys] = extra
+        return extra
 
-    def put_slow(out: dict[str, object], key: object, value: object) -> None:
+    def put_slow(out: dict[str, object], key: object, value: object, tally: Tally) -> None:
         name = json_key(key)
         written = stamp_out.get(name)
         if written is not None:
-            out[written] = stamp_value(value)
+            out[written] = stamp_value(value, tally)
             return
         written = out_key(name, mapping, shorts)
         if type(key) is str and len(kout) < limit:
             kout[key] = written
         out[written] = value
 
-    def enc_dict(obj: dict[object, object]) -> dict[str, object]:
+    def enc_dict(obj: dict[object, object], tally: Tally) -> dict[str, object]:
         out: dict[str, object] = {}
+        nulls = 0
         for key, value in obj.items():
             kind = type(value)
-            if kind is dict:
-                value = enc_dict(value) if value else {}  # type: ignore[arg-type]
+            if kind is str or kind is int:
+                pass
+            elif kind is dict:
+                value = enc_dict(value, tally)  # type: ignore[arg-type]
             elif kind is list:
-                value = enc_list(value) if value else []  # type: ignore[arg-type]
-            elif not (kind is str or kind is int or value is None or kind is bool or kind is float):
-                value = enc_other(value)
+                value = enc_list(value, tally)  # type: ignore[arg-type]
+            elif value is None:
+                nulls += 1
+            elif kind is float:
+                tally[_FLOATS] = 1
+            elif kind is not bool:
+                value = enc_other(value, tally)
             written = kout_get(key)
             if written is not None:
                 out[written] = value
             elif (written := stamp_get(key)) is not None:
-                out[written] = stamp_value(value)
+                out[written] = stamp_value(value, tally)
             else:
-                put_slow(out, key, value)
+                put_slow(out, key, value, tally)
+        keys = tuple(obj)
+        extra = shapes_get(keys)
+        tally[_EXTRA] += shape_extra(keys) if extra is None else extra
+        tally[_NULLS] += nulls
+        if len(out) != len(keys):
+            tally[_INEXACT] = 1
         return out
 
-    def enc_list(items: list[object] | tuple[object, ...]) -> list[object]:
-        return [
-            enc_dict(item)
+    def count_scalars(items: list[object], kinds: set[type], tally: Tally) -> None:
+        # Only for lists of exact scalars: no element but None equals None.
+        if float in kinds:
+            tally[_FLOATS] = 1
+        if _NoneType in kinds:
+            tally[_NULLS] += items.count(None)
+
+    def enc_list(items: list[object] | tuple[object, ...], tally: Tally) -> list[object]:
+        size = len(items)
+        if not size:
+            return []
+        tally[_EXTRA] += size - 1
+        kinds = set(map(type, items))
+        if kinds <= scalars:
+            count_scalars(items, kinds, tally)  # type: ignore[arg-type]
+            return items if type(items) is list else list(items)
+        if kinds <= lists:  # rows of numbers, [price, quantity] pairs: checked in one pass
+            flat: list[object] = list(chain.from_iterable(items))  # type: ignore[arg-type]
+            flat_kinds = set(map(type, flat))
+            if flat_kinds <= scalars:
+                tally[_EXTRA] += len(flat) - size + items.count([])
+                count_scalars(flat, flat_kinds, tally)
+                return items if type(items) is list else list(items)
+        out = [
+            enc_dict(item, tally)  # type: ignore[arg-type]
             if type(item) is dict
             else item
             if type(item) in scalars
-            else enc_value(item)
+            else enc_value(item, tally)
             for item in items
         ]
+        if float in kinds:
+            tally[_FLOATS] = 1
+        if _NoneType in kinds:
+            tally[_NULLS] += sum(1 for item in items if item is None)
+        return out
 
-    def enc_value(value: object) -> object:
+    def enc_value(value: object, tally: Tally) -> object:
         kind = type(value)
         if kind is dict:
-            return enc_dict(value)  # type: ignore[arg-type]
+            return enc_dict(value, tally)  # type: ignore[arg-type]
         if kind is list:
-            return enc_list(value)  # type: ignore[arg-type]
+            return enc_list(value, tally)  # type: ignore[arg-type]
         if kind in scalars:
+            if value is None:
+                tally[_NULLS] += 1
+            elif kind is float:
+                tally[_FLOATS] = 1
             return value
-        return enc_other(value)
+        return enc_other(value, tally)
 
-    def enc_other(value: object) -> object:
+    def enc_other(value: object, tally: Tally) -> object:
         # Same order as json's C encoder: subclasses are written as their base type.
         if isinstance(value, str):
             return str.__str__(value)
         if isinstance(value, int):
             return int.__int__(value)
         if isinstance(value, float):
+            tally[_FLOATS] = 1
             return float.__float__(value)
         if isinstance(value, (list, tuple)):
-            return enc_list(value)
+            return enc_list(value, tally)
         if isinstance(value, dict):
-            return enc_dict(value)
-        return enc_value(default(value))
+            return enc_dict(dict(value.items()), tally)
+        return enc_value(default(value), tally)
+
+    def stamp_value(value: object, tally: Tally) -> object:
+        # ``value`` is already walked: a scalar, a dict or a list.
+        kind = type(value)
+        if kind is str:
+            encoded = encode_timestamp(value)  # type: ignore[arg-type]
+            if encoded is None:
+                return value
+            # An ISO string is ASCII with nothing to escape: v1 writes its length plus quotes.
+            tally[_EXTRA] += len(value) + 2 - _stamp_length(encoded)  # type: ignore[arg-type]
+            if type(encoded) is list and encoded[2] is None:
+                tally[_NULLS] += 1
+            return encoded
+        if kind is int or kind is float or kind is list:
+            tally[_EXTRA] -= 2  # DATA writes [v], v1 writes v
+            return [value]
+        return value
 
     return enc_value
 

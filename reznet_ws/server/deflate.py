@@ -10,7 +10,6 @@ ASGI scope; the protocol hands the same answer to autobahn later, so the scope f
 from __future__ import annotations
 
 import dataclasses
-import os
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -21,7 +20,7 @@ from autobahn.websocket.compress import (
     PerMessageDeflateOfferAccept,
 )
 
-from reznet_ws.conf import DEFAULTS, get_config
+from reznet_ws.conf import get_config
 
 __all__ = [
     "EXTENSION_NAME",
@@ -31,7 +30,6 @@ __all__ = [
     "InvalidDeflateOptions",
     "LevelledPerMessageDeflate",
     "Negotiated",
-    "load_config",
     "load_options",
     "negotiate",
 ]
@@ -139,25 +137,13 @@ class InvalidDeflateOptions(ValueError):
     """Raised by :func:`load_options` when a setting or command-line value is invalid."""
 
 
-def load_config() -> Mapping[str, Any]:
-    """Return ``REZNET_WS`` merged over the defaults.
-
-    Without Django settings (no ``DJANGO_SETTINGS_MODULE`` and nothing configured yet, as when the
-    console script serves a plain ASGI app) this is the defaults alone.
-    """
-    from django.conf import settings
-
-    if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
-        return get_config()
-    return DEFAULTS
-
-
 def load_options(**overrides: Any) -> DeflateOptions:
-    """Return the options from the settings (or defaults) with command-line ``overrides``.
+    """Return the options from the settings with command-line ``overrides``.
 
-    Raises InvalidDeflateOptions naming every invalid value.
+    The settings are :func:`reznet_ws.conf.get_config`'s (the defaults alone when Django is not
+    configured). Raises InvalidDeflateOptions naming every invalid value.
     """
-    options = DeflateOptions.from_config(load_config(), **overrides)
+    options = DeflateOptions.from_config(get_config(), **overrides)
     problems = options.problems()
     if problems:
         raise InvalidDeflateOptions("; ".join(f"{SETTING_NAMES[f]} {msg}" for f, msg in problems))
@@ -249,10 +235,13 @@ class LevelledPerMessageDeflate(PerMessageDeflate):
     """autobahn's server-side permessage-deflate with a configurable compression level.
 
     autobahn always compresses at zlib's default level; everything else (windows, memory level,
-    context takeover, the bounded inflation) is autobahn's.
+    context takeover, the bounded inflation) is autobahn's. The compressing side is this class's
+    own (through the three methods autobahn calls per message), so it touches none of autobahn's
+    private state; :mod:`reznet_ws.server.autobahn_compat` installs it on a connection.
     """
 
     level: int = zlib.Z_DEFAULT_COMPRESSION
+    _deflater: Any = None
 
     @classmethod
     def from_accept(
@@ -265,7 +254,16 @@ class LevelledPerMessageDeflate(PerMessageDeflate):
 
     def start_compress_message(self) -> None:
         """Called by autobahn before each outgoing compressed message."""
-        if self._compressor is None or self.server_no_context_takeover:
-            self._compressor = zlib.compressobj(
+        if self._deflater is None or self.server_no_context_takeover:
+            self._deflater = zlib.compressobj(
                 self.level, zlib.DEFLATED, -self.server_max_window_bits, self.mem_level
             )
+
+    def compress_message_data(self, data: bytes) -> bytes:
+        """Called by autobahn with each part of an outgoing message; returns deflated bytes."""
+        return bytes(self._deflater.compress(data))
+
+    def end_compress_message(self) -> bytes:
+        """Called by autobahn at the end of an outgoing message; returns the last bytes."""
+        # RFC 7692, 7.2.1: end with a sync flush and remove its trailing 00 00 ff ff.
+        return bytes(self._deflater.flush(zlib.Z_SYNC_FLUSH)[:-4])

@@ -19,6 +19,7 @@ What it changes in daphne's ``WebSocketProtocol`` (through autobahn's and daphne
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -35,7 +36,7 @@ from twisted.internet import reactor
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
-from reznet_ws.server import twisted_compat
+from reznet_ws.server import autobahn_compat, twisted_compat
 from reznet_ws.server.deflate import (
     DeflateOptions,
     LevelledPerMessageDeflate,
@@ -68,6 +69,9 @@ class DeflateWebSocketProtocol(WebSocketProtocol):
     clock: Callable[[], float] = staticmethod(time.monotonic)
     #: Write frames straight to the socket when nothing is buffered (see :meth:`sendData`).
     direct_writes: bool = True
+    #: autobahn's version as :mod:`~reznet_ws.server.autobahn_compat` sees it (None: the installed
+    #: one; a test seam).
+    autobahn_version: str | None = None
 
     #: autobahn option: fail a connection with a close frame carrying the code, not a TCP drop.
     failByDrop = False
@@ -79,8 +83,6 @@ class DeflateWebSocketProtocol(WebSocketProtocol):
     error_close_grace: float = 2.0
 
     # Set by autobahn on every connection (declared for type checkers).
-    _perMessageCompress: Any
-    websocket_extensions_in_use: list[Any]
     application_queue: Any
     current_frame: Any
     inside_message: bool
@@ -309,7 +311,11 @@ class DeflateWebSocketProtocol(WebSocketProtocol):
 
     def onConnect(self, request: Any) -> Any:
         """Called by autobahn with the parsed handshake, before daphne builds the scope."""
-        self.negotiated = self.get_negotiated(request)
+        self.negotiated = negotiated = self.get_negotiated(request)
+        if negotiated is not None and not autobahn_compat.levels_supported(self.autobahn_version):
+            # The scope tells the level that applies: autobahn's own (see :meth:`onOpen`).
+            params = {**negotiated.params, "level": autobahn_compat.AUTOBAHN_LEVEL}
+            self.negotiated = dataclasses.replace(negotiated, params=params)
         accept = self.negotiated.accept if self.negotiated is not None else None
         # autobahn asks this (copied from the factory per connection) in succeedHandshake.
         self.perMessageCompressionAccept = lambda offers: accept
@@ -324,18 +330,17 @@ class DeflateWebSocketProtocol(WebSocketProtocol):
         return negotiate(options, request.extensions, self.maxMessagePayloadSize)
 
     def onOpen(self) -> None:
-        """Called by autobahn once the handshake succeeded, before any message is read."""
-        if self.negotiated is not None and self._perMessageCompress is not None:
-            self._use_level(self.negotiated)
-        super().onOpen()
+        """Called by autobahn once the handshake succeeded, before any message is read.
 
-    def _use_level(self, negotiated: Negotiated) -> None:
-        pmce = LevelledPerMessageDeflate.from_accept(negotiated.accept, negotiated.params["level"])
-        in_use = self.websocket_extensions_in_use
-        self.websocket_extensions_in_use = [
-            pmce if ext is self._perMessageCompress else ext for ext in in_use
-        ]
-        self._perMessageCompress = pmce
+        Installs the levelled compressor where autobahn's adapter can (autobahn's own, at its
+        own level, otherwise: :func:`reznet_ws.server.autobahn_compat.use_compressor`).
+        """
+        negotiated = self.negotiated
+        if negotiated is not None:
+            level = negotiated.params["level"]
+            pmce = LevelledPerMessageDeflate.from_accept(negotiated.accept, level)
+            autobahn_compat.use_compressor(self, pmce, self.autobahn_version)
+        super().onOpen()
 
     # ------------------------------------------------------------ wire stats
 
@@ -388,7 +393,7 @@ def _report_discarded(frames: int, dropped: int, code: int | None) -> None:
         logger.warning("Frames dropped for a slow client: %d (%s)", frames, detail)
         return
     try:
-        from reznet_ws.drops import report_drop
+        from reznet_ws.delivery.drops import report_drop
 
         report_drop("discarded_on_close", frames, detail)
     except Exception:

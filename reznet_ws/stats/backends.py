@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from django.core.cache import BaseCache
 
-from .store import SEQUENCE_TTL, SERIES_FIELDS, SERIES_TTL, Snapshot, now_iso
+from .types import SEQUENCE_TTL, SERIES_FIELDS, SERIES_TTL, Snapshot, now_iso
 
 __all__ = ["CacheBackend", "RedisBackend"]
 
@@ -70,18 +70,18 @@ return 0
 
 
 class RedisBackend:
-    """Native Redis layout under Django's ``RedisCache`` (keys go through its ``make_key``)."""
+    """Native Redis layout under a Redis cache (keys go through the cache's ``make_key``).
 
-    def __init__(self, cache: Any, prefix: str) -> None:
+    ``client`` is the cache's redis-py client (:meth:`StatsStore.get_layout` finds it).
+    """
+
+    def __init__(self, cache: Any, prefix: str, client: Any) -> None:
         self.cache = cache
         self.prefix = prefix
+        self.client = client
 
     def _key(self, *parts: str) -> str:
         return str(self.cache.make_and_validate_key(":".join((self.prefix, *parts))))
-
-    def _client(self) -> Any:
-        # Django's RedisCache exposes no pipeline; its client hands out redis-py clients.
-        return self.cache._cache.get_client(write=True)
 
     def apply(
         self,
@@ -106,7 +106,7 @@ class RedisBackend:
             args += (name, delta)
         for values in minutes.values():
             args += values
-        client = self._client()
+        client = self.client
         return int(client.register_script(_APPLY_LUA)(keys=keys, args=args, client=client)) == 1
 
     def _publish(self, pipe: Any, process_id: str, gauges: Mapping[str, int], ttl: float) -> None:
@@ -120,7 +120,7 @@ class RedisBackend:
 
     def read(self, minutes: Iterable[int]) -> Snapshot:
         minutes = list(minutes)
-        client = self._client()
+        client = self.client
         pipe = client.pipeline(transaction=False)
         pipe.hgetall(self._key("counters"))
         for minute in minutes:
@@ -150,18 +150,18 @@ class RedisBackend:
         return {i: json.loads(v) for i, v in zip(ids, values, strict=True) if v is not None}
 
     def reset(self, minutes: Iterable[int]) -> None:
-        pipe = self._client().pipeline(transaction=True)
+        pipe = self.client.pipeline(transaction=True)
         pipe.delete(self._key("counters"), *(self._key("minute", str(m)) for m in minutes))
         pipe.set(self._key("since"), now_iso())
         pipe.execute()
 
     def drop_process(self, process_id: str) -> None:
-        pipe = self._client().pipeline(transaction=True)
+        pipe = self.client.pipeline(transaction=True)
         self._publish(pipe, process_id, {}, 0)
         pipe.execute()
 
     def ping(self) -> None:
-        self._client().ping()
+        self.client.ping()
 
 
 class CacheBackend:

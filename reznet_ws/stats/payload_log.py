@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..conf import get_setting
+from ..conf import get_config
 
 __all__ = ["log_payload", "payload_logger"]
 
@@ -18,7 +18,7 @@ def log_payload(event: str, original: int, optimized: int) -> None:
     line off). :meth:`StatsRecorder.record_message` calls it; call it directly for sends the
     recorder does not see.
     """
-    threshold = get_setting("LOG_PAYLOAD_THRESHOLD")
+    threshold = get_config()["LOG_PAYLOAD_THRESHOLD"]
     if threshold is None or original < threshold or not payload_logger.isEnabledFor(logging.INFO):
         return
     reduction = (1 - optimized / original) * 100 if original else 0.0

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..conf import get_config, get_setting
+from ..conf import get_config
 from .payload_log import log_payload
 from .store import StatsStore, StatsUnavailable
 
@@ -98,7 +98,7 @@ class StatsRecorder:
     @staticmethod
     def enabled() -> bool:
         """Return ``STATS_ENABLED`` (read at call time)."""
-        return bool(get_setting("STATS_ENABLED"))
+        return bool(get_config()["STATS_ENABLED"])
 
     def record_message(
         self,
@@ -185,7 +185,7 @@ class StatsRecorder:
     @property
     def flush_interval(self) -> float:
         """Seconds between flushes (``STATS_FLUSH_INTERVAL``)."""
-        return float(get_setting("STATS_FLUSH_INTERVAL"))
+        return float(get_config()["STATS_FLUSH_INTERVAL"])
 
     @property
     def process_ttl(self) -> float:

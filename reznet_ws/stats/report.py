@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..conf import get_setting
+from ..conf import get_config
+from .access import user_has_stats_permission
 from .recorder import StatsRecorder, get_recorder
-from .store import SERIES_FIELDS, Snapshot, StatsUnavailable
+from .types import SERIES_FIELDS, Snapshot, StatsUnavailable
 
 __all__ = [
     "aget_stats_payload",
@@ -110,7 +111,7 @@ def build_stats(snapshot: Snapshot, minutes: Sequence[int]) -> dict[str, Any]:
         },
         "series": _series(snapshot, minutes),
         "since": snapshot.since,
-        "enabled": bool(get_setting("STATS_ENABLED")),
+        "enabled": bool(get_config()["STATS_ENABLED"]),
     }
 
 
@@ -131,15 +132,16 @@ def reset_stats(recorder: StatsRecorder | None = None) -> None:
     (recorder if recorder is not None else get_recorder()).reset()
 
 
-def get_stats_payload(user: Any) -> dict[str, Any] | None:
+def get_stats_payload(
+    user: Any, has_permission: Callable[[Any], bool] = user_has_stats_permission
+) -> dict[str, Any] | None:
     """Return the stats for the WebSocket ``get_stats`` event; None if ``user`` may not see them.
 
-    Permission is ``STATS_PERMISSION_CLASSES`` evaluated for ``user`` (staff by default). Blocking
-    (cache I/O): call it from a thread (``sync_to_async``) or use :func:`aget_stats_payload`.
+    Permission is ``has_permission(user)``: by default ``STATS_PERMISSION_CLASSES`` evaluated for
+    ``user`` (staff by default). Blocking (cache I/O): call it from a thread (``sync_to_async``)
+    or use :func:`aget_stats_payload`.
     """
-    from ..api.permissions import user_has_stats_permission
-
-    if not user_has_stats_permission(user):
+    if not has_permission(user):
         return None
     try:
         return get_stats()
@@ -147,8 +149,10 @@ def get_stats_payload(user: Any) -> dict[str, Any] | None:
         return {"available": False, "detail": "The stats cache is unavailable."}
 
 
-async def aget_stats_payload(user: Any) -> dict[str, Any] | None:
+async def aget_stats_payload(
+    user: Any, has_permission: Callable[[Any], bool] = user_has_stats_permission
+) -> dict[str, Any] | None:
     """Async :func:`get_stats_payload`, run in Channels' database thread."""
     from channels.db import database_sync_to_async
 
-    return await database_sync_to_async(get_stats_payload)(user)  # type: ignore[no-any-return]
+    return await database_sync_to_async(get_stats_payload)(user, has_permission)

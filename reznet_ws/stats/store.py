@@ -6,91 +6,94 @@ With :mod:`.backends`, the only code of :mod:`reznet_ws.stats` that does I/O. Th
 
 Two layouts (in :mod:`.backends`), one interface:
 
-* Django's ``RedisCache``: native Redis structures written by one Lua script per flush
-  (``HINCRBY`` on a counters hash, one hash per minute with a TTL, a TTL key per process for
-  the connection gauges). Atomic and exact across any number of processes.
-* any other cache: one key per counter, ``cache.incr`` (``cache.add`` on first use). Exact across
-  processes when the backend's ``incr`` is atomic (Memcached); the list of counter names is kept in
-  an index key that each process repairs on its next flush if a concurrent update lost its names.
+* Django's ``RedisCache`` and django-redis's: native Redis structures written by one Lua script
+  per flush (``HINCRBY`` on a counters hash, one hash per minute with a TTL, a TTL key per
+  process for the connection gauges). Atomic and exact across any number of processes.
+* any other cache (or a Redis cache whose client cannot be had: :meth:`StatsStore.get_layout`):
+  one key per counter, ``cache.incr`` (``cache.add`` on first use). Exact across processes when
+  the backend's ``incr`` is atomic (Memcached); the list of counter names is kept in an index key
+  that each process repairs on its next flush if a concurrent update lost its names.
 
 A flush carries a sequence number of its process, so that a flush sent again after a failure is
 not counted twice (:meth:`StatsStore.apply`). On Redis the check and the update are one atomic
 script; on other caches the store keeps a per-process cursor of the increments done, and only an
 increment whose own reply was lost can be repeated.
+
+The native layout needs the cache's redis-py client. django-redis hands it out publicly
+(``django_redis.get_redis_connection(alias)``); Django's ``RedisCache`` does not, so
+:func:`django_redis_cache_client` reaches it through ``cache._cache.get_client()`` on the Django
+releases it was written for (:data:`TESTED_DJANGO_RELEASES`) and otherwise returns None: the store
+then uses the generic layout, logs a warning once, and the system check ``reznet_ws.W023`` says so.
+On a Redis cache the generic layout's keys get their own prefix (``<STATS_KEY_PREFIX>:generic``):
+the two layouts use some key names for values of different types, and processes of both kinds
+may share the cache during a rolling upgrade.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
+import django
 from django.core.cache import BaseCache, caches
 
-from ..conf import get_setting
+from ..conf import get_config
+from .backends import CacheBackend, RedisBackend
+from .types import (
+    SEQUENCE_TTL,
+    SERIES_FIELDS,
+    SERIES_TTL,
+    Backend,
+    Snapshot,
+    StatsUnavailable,
+)
 
 __all__ = [
     "SEQUENCE_TTL",
     "SERIES_FIELDS",
     "SERIES_TTL",
+    "TESTED_DJANGO_RELEASES",
+    "Layout",
     "Snapshot",
     "StatsStore",
     "StatsUnavailable",
+    "django_redis_cache_client",
 ]
 
-#: The values kept per minute, in this order.
-SERIES_FIELDS = ("messages", "original", "optimized")
-#: Seconds a per-minute bucket lives: the hour the page shows plus two minutes of slack.
-SERIES_TTL = 62 * 60
-#: Seconds the store remembers a process's last applied flush: longer than any stall or outage
-#: after which a flush held up in the cache could still be applied next to its retry.
-SEQUENCE_TTL = 24 * 60 * 60
+logger = logging.getLogger("reznet_ws.stats")
+
+#: Django feature releases whose ``RedisCache`` internals (``_cache.get_client()``) reznet-ws
+#: was written and tested for; on any other release the stats use the generic layout.
+TESTED_DJANGO_RELEASES = frozenset({(5, 2), (6, 0)})
+#: Last segment of the generic layout's key prefix on a Redis cache it falls back on.
+GENERIC_SUFFIX = "generic"
 
 
-class StatsUnavailable(Exception):
-    """The stats cache could not be reached (or answered with an error)."""
+@dataclass(frozen=True)
+class Layout:
+    """Which layout a cache gets, as :meth:`StatsStore.get_layout` decides it."""
 
-
-@dataclass
-class Snapshot:
-    """Raw contents of the store, as :meth:`StatsStore.read` returns them."""
-
-    counters: dict[str, int] = field(default_factory=dict)
-    minutes: dict[int, dict[str, int]] = field(default_factory=dict)
-    processes: dict[str, dict[str, int]] = field(default_factory=dict)
-    since: str | None = None
-
-
-class _Backend(Protocol):
-    def apply(
-        self,
-        counters: Mapping[str, int],
-        minutes: Mapping[int, tuple[int, ...]],
-        process: tuple[str, Mapping[str, int], float] | None,
-        sequence: tuple[str, int] | None,
-    ) -> bool: ...
-
-    def read(self, minutes: Iterable[int]) -> Snapshot: ...
-
-    def reset(self, minutes: Iterable[int]) -> None: ...
-
-    def drop_process(self, process_id: str) -> None: ...
-
-    def ping(self) -> None: ...
-
-
-def now_iso() -> str:
-    """Return the current UTC time as ``2025-11-04T12:00:00Z``."""
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    #: The redis-py client of the native layout; None: the generic layout (one key per counter).
+    client: Any = None
+    #: Why the generic layout is used (empty for the native one).
+    reason: str = ""
+    #: True when the cache is a Redis cache that the native layout could not use.
+    degraded: bool = False
 
 
 class StatsStore:
     """Reads and writes the shared counters through the cache alias ``STATS_CACHE_ALIAS``.
 
     The alias and the key prefix are read on every call (so ``override_settings`` works) unless
-    given here; ``cache`` may be set to a cache object directly (a test seam).
+    given here; ``cache`` may be set to a cache object directly (a test seam; a django-redis
+    cache still gets its client through the alias). ``django_release`` is the ``(major, minor)``
+    compared with :data:`TESTED_DJANGO_RELEASES` (None: the installed Django; a test seam).
     """
+
+    django_release: tuple[int, int] | None = None
 
     def __init__(
         self, alias: str | None = None, prefix: str | None = None, cache: BaseCache | None = None
@@ -104,25 +107,57 @@ class StatsStore:
     @property
     def alias(self) -> str:
         """The cache alias in use."""
-        return self._alias or str(get_setting("STATS_CACHE_ALIAS"))
+        return self._alias or str(get_config()["STATS_CACHE_ALIAS"])
 
     @property
     def prefix(self) -> str:
         """The first segment of every key (``STATS_KEY_PREFIX``)."""
-        return self._prefix or str(get_setting("STATS_KEY_PREFIX"))
+        return self._prefix or str(get_config()["STATS_KEY_PREFIX"])
 
     def get_cache(self) -> BaseCache:
         """Return the cache object (``caches[alias]``, per thread, as Django hands it out)."""
         return self.cache if self.cache is not None else caches[self.alias]
 
-    def get_backend(self) -> _Backend:
-        """Return the layout for the current cache: native Redis or the generic cache API."""
-        from .backends import CacheBackend, RedisBackend
+    def get_layout(self) -> Layout:
+        """Return the layout for the current cache, with the redis-py client of a native one.
 
+        Called on every store call and by the system check ``reznet_ws.W023`` / ``I020``.
+        Building a client does not connect; a malformed ``LOCATION`` raises.
+        """
         cache = self.get_cache()
-        if _is_django_redis_cache(cache):
-            return RedisBackend(cache, self.prefix)
-        return CacheBackend(cache, self.prefix, self._names)
+        dotted = f"{type(cache).__module__}.{type(cache).__qualname__}"
+        if _is_django_redis_package_cache(cache):
+            from django_redis import get_redis_connection
+
+            try:
+                return Layout(client=get_redis_connection(self.alias, write=True))
+            except NotImplementedError:  # ShardClient: one client per key, no Lua across them
+                reason = "its django-redis client class has no single raw client (sharding)"
+                return Layout(reason=reason, degraded=True)
+        if not _is_django_builtin_redis_cache(cache):
+            return Layout(reason=f"{dotted} is neither Django's RedisCache nor django-redis's")
+        release = self.django_release or (django.VERSION[0], django.VERSION[1])
+        client = django_redis_cache_client(cache, release)
+        if client is not None:
+            return Layout(client=client)
+        if release in TESTED_DJANGO_RELEASES:
+            reason = "its RedisCache has no _cache.get_client() (a subclass, or changed internals)"
+        else:
+            reason = (
+                f"Django {release[0]}.{release[1]} is not a release whose RedisCache internals "
+                f"reznet-ws knows (tested: {_releases()})"
+            )
+        return Layout(reason=reason, degraded=True)
+
+    def get_backend(self) -> Backend:
+        """Return the layout for the current cache: native Redis or the generic cache API."""
+        layout = self.get_layout()
+        if layout.client is not None:
+            return RedisBackend(self.get_cache(), self.prefix, layout.client)
+        if layout.degraded:  # apart from the native keys, whose types differ (a rolling upgrade)
+            _warn_generic(self.alias, layout.reason)
+            return CacheBackend(self.get_cache(), f"{self.prefix}:{GENERIC_SUFFIX}", self._names)
+        return CacheBackend(self.get_cache(), self.prefix, self._names)
 
     def apply(
         self,
@@ -168,9 +203,43 @@ class StatsStore:
             raise StatsUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _is_django_redis_cache(cache: BaseCache) -> bool:
+def django_redis_cache_client(cache: Any, release: tuple[int, int]) -> Any:
+    """Return the redis-py client of Django's ``RedisCache`` ``cache``, or None if unknown.
+
+    The one place that knows Django's private ``RedisCache._cache`` (a ``RedisCacheClient`` whose
+    ``get_client(write=True)`` builds a client on its connection pool, without connecting).
+    None when ``release`` is not in :data:`TESTED_DJANGO_RELEASES` or the attribute is gone.
+    """
+    if release not in TESTED_DJANGO_RELEASES:
+        return None
+    get_client = getattr(getattr(cache, "_cache", None), "get_client", None)
+    return get_client(write=True) if callable(get_client) else None
+
+
+def _is_django_builtin_redis_cache(cache: BaseCache) -> bool:
+    from django.core.cache.backends.redis import RedisCache
+
+    return isinstance(cache, RedisCache)
+
+
+def _is_django_redis_package_cache(cache: BaseCache) -> bool:
     try:
-        from django.core.cache.backends.redis import RedisCache
-    except ImportError:  # pragma: no cover - Django < 4.0
+        from django_redis.cache import RedisCache
+    except ImportError:  # django-redis is optional
         return False
     return isinstance(cache, RedisCache)
+
+
+def _releases() -> str:
+    return ", ".join(f"{major}.{minor}" for major, minor in sorted(TESTED_DJANGO_RELEASES))
+
+
+@functools.cache
+def _warn_generic(alias: str, reason: str) -> None:
+    # Once per process and reason: the store decides the layout on every call.
+    logger.warning(
+        "The stats cache %r is a Redis cache, but %s: the stats use the generic layout "
+        "(one key per counter, not one atomic script per flush). See reznet_ws.W023.",
+        alias,
+        reason,
+    )

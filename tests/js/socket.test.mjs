@@ -16,6 +16,8 @@ const TIMEOUT = { timeout: 5000 };
 const FIELD_MAP = { message_id: "mid", content: "c", created_at: "ts" };
 const TIMESTAMP_FIELDS = ["created_at"];
 const HASH = "0123456789abcdef";
+// What a v2 client adds to the URL: it decodes content frames (protocol section 3.1).
+const FEATURES = "reznet_features=content";
 
 // A fake of the browser WebSocket: the test plays the server through the server* methods.
 function fakeWebSocketClass() {
@@ -116,12 +118,12 @@ function connect(options = {}) {
 test("offers reznet.v2 and reports the negotiated protocol", TIMEOUT, async () => {
   const { socket, ws } = connect();
   assert.deepEqual(ws.protocols, [SUBPROTOCOL]);
-  assert.equal(ws.url, "ws://example.test/ws/chat/");
+  assert.equal(ws.url, `ws://example.test/ws/chat/?${FEATURES}`);
   assert.equal(ws.binaryType, "arraybuffer");
   assert.equal(socket.protocol, "");
   const opened = next(socket, "open");
   ws.serverAccept();
-  assert.deepEqual(await opened, { protocol: SUBPROTOCOL, url: "ws://example.test/ws/chat/" });
+  assert.deepEqual(await opened, { protocol: SUBPROTOCOL, url: `ws://example.test/ws/chat/?${FEATURES}` });
   assert.equal(socket.protocol, SUBPROTOCOL);
   assert.equal(socket.readyState, 1);
   socket.close();
@@ -156,7 +158,7 @@ test("the field map is cached and offered with reznet_map on the next connection
   first.socket.close();
 
   const second = connect({ storage });
-  assert.equal(second.ws.url, `ws://example.test/ws/chat/?reznet_map=${HASH}`);
+  assert.equal(second.ws.url, `ws://example.test/ws/chat/?${FEATURES}&reznet_map=${HASH}`);
   second.ws.serverAccept();
   const message2 = next(second.socket, "message_new");
   second.ws.serverSend(established()); // no field_map: the server relies on the cache
@@ -171,7 +173,7 @@ test("reznet_map joins an existing query string", TIMEOUT, () => {
   storage.setItem("reznet_ws:map:last", HASH);
   const WebSocket = fakeWebSocketClass();
   const socket = new ReznetSocket("wss://example.test/ws/?token=a%20b", { WebSocket, storage });
-  assert.equal(WebSocket.last.url, `wss://example.test/ws/?token=a%20b&reznet_map=${HASH}`);
+  assert.equal(WebSocket.last.url, `wss://example.test/ws/?token=a%20b&${FEATURES}&reznet_map=${HASH}`);
   socket.close();
 });
 
@@ -204,7 +206,7 @@ test("map unavailable closes with 4000 and reconnects without the parameter", TI
   assert.equal((await reconnecting).code, 4000);
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.equal(WebSocket.instances.length, 2);
-  assert.equal(WebSocket.last.url, "ws://example.test/ws/chat/");
+  assert.equal(WebSocket.last.url, `ws://example.test/ws/chat/?${FEATURES}`);
   assert.equal(socket.stats.messages, 0);
   socket.close();
 });
@@ -705,4 +707,108 @@ test("storage: null disables caching", TIMEOUT, async () => {
 
 test("without a WebSocket implementation the constructor says so", () => {
   assert.throws(() => new ReznetSocket("ws://x/", { WebSocket: "not a constructor" }), /WebSocket/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Content frames: the server's send_json(content) (protocol section 3.1)
+
+test("contentFrames: false and legacy: true leave reznet_features out", TIMEOUT, () => {
+  for (const options of [{ contentFrames: false }, { legacy: true }]) {
+    const { socket, ws } = connect(options);
+    assert.equal(ws.url, "ws://example.test/ws/chat/");
+    socket.close();
+  }
+});
+
+test("a content frame is delivered as its v1 text would be", TIMEOUT, async () => {
+  const { socket, ws } = connect();
+  ws.serverAccept();
+  ws.serverSend(withMap());
+  await next(socket, "connection_established");
+  const all = collect(socket, "*", 3);
+  const message = next(socket, "message_new");
+  ws.serverSend('{"_v":2,"c":{"type":"chat.message","c":"hi","ts":1761393600000}}');
+  ws.serverSend('{"_v":2,"c":{"event":"message_new","data":{"mid":"a","~c":1}}}');
+  ws.serverSend('{"_v":2,"c":[1,"two",null]}');
+  assert.deepEqual(await message, { message_id: "a", c: 1 });
+  assert.deepEqual(await all, [
+    [null, { type: "chat.message", content: "hi", created_at: "2025-10-25T12:00:00Z" }],
+    ["message_new", { message_id: "a", c: 1 }],
+    [null, [1, "two", null]],
+  ]);
+  assert.equal(socket.stats.messages, 4);
+  socket.close();
+});
+
+test("send_json content reaches the same handlers on v1 and as a content frame", TIMEOUT, async () => {
+  const v1 = [
+    '{"type": "chat.message", "content": "hi", "created_at": "2025-10-25T12:00:00Z"}',
+    '{"event": "message_new", "data": {"content": "x"}}',
+  ];
+  const v2 = ['{"_v":2,"c":{"type":"chat.message","c":"hi","ts":1761393600000}}', '{"_v":2,"c":{"event":"message_new","data":{"c":"x"}}}'];
+  const results = [];
+  for (const [protocol, frames] of [
+    ["", v1],
+    [SUBPROTOCOL, v2],
+  ]) {
+    const { socket, ws } = connect();
+    ws.serverAccept(protocol);
+    if (protocol) ws.serverSend(withMap());
+    const seen = collect(socket, "*", frames.length + (protocol ? 1 : 0));
+    for (const frame of frames) ws.serverSend(frame);
+    results.push((await seen).slice(protocol ? 1 : 0));
+    socket.close();
+  }
+  assert.deepEqual(results[1], results[0]);
+});
+
+test("a gzip content frame keeps its wire order", TIMEOUT, async () => {
+  const { socket, ws } = connect();
+  ws.serverAccept();
+  ws.serverSend(withMap());
+  const seen = collect(socket, "*", 3);
+  const gz = gzipSync(JSON.stringify({ _v: 2, c: { c: "x".repeat(30000) } }));
+  ws.serverSend(gz.buffer.slice(gz.byteOffset, gz.byteOffset + gz.byteLength));
+  ws.serverSend('{"_v":2,"e":"after","d":{"c":"text"}}');
+  assert.deepEqual((await seen).slice(1), [
+    [null, { content: "x".repeat(30000) }],
+    ["after", { content: "text" }],
+  ]);
+  socket.close();
+});
+
+test("a content frame never carries a control event", TIMEOUT, async () => {
+  const { socket, ws } = connect();
+  ws.serverAccept();
+  ws.serverSend(withMap());
+  await next(socket, "connection_established");
+  const errors = [];
+  socket.on("error", (error) => errors.push(error));
+  const hellos = [];
+  socket.on("connection_established", (data) => hellos.push(data));
+  const seen = collect(socket, "*", 3);
+  ws.serverSend('{"_v":2,"c":{"event":"error","data":{"code":"x"}}}');
+  ws.serverSend('{"_v":2,"c":{"event":"connection_established","data":{"field_map":{"a":"b"},"map_hash":"ffff"}}}');
+  ws.serverSend('{"_v":2,"e":"m","d":{"c":1}}');
+  const events = await seen;
+  assert.deepEqual(events.map(([name]) => name), ["error", "connection_established", "m"]);
+  assert.deepEqual(events[2][1], { content: 1 }); // the field map was not replaced
+  assert.deepEqual(errors, []);
+  assert.deepEqual(hellos, []);
+  assert.equal(ws.readyState, 1);
+  socket.close();
+});
+
+test("a malformed content frame is reported and dropped, the connection stays", TIMEOUT, async () => {
+  const { socket, ws } = connect();
+  ws.serverAccept();
+  ws.serverSend(withMap());
+  const error = next(socket, "error");
+  const after = next(socket, "m");
+  ws.serverSend('{"_v":2,"c":1,"e":"m","d":2}');
+  ws.serverSend('{"_v":2,"e":"m","d":{"c":3}}');
+  assert.equal((await error).code, "invalid_frame");
+  assert.deepEqual(await after, { content: 3 });
+  assert.equal(ws.readyState, 1);
+  socket.close();
 });

@@ -1,7 +1,8 @@
 """Write the conformance vectors shared by the Python codec and the JavaScript client.
 
 Run from the repository root: ``python tests/vectors/generate.py``. It writes
-``tests/vectors/vectors.json``, ``tests/vectors/timestamps.json`` and ``docs/field-map.md``;
+``tests/vectors/vectors.json``, ``tests/vectors/timestamps.json``, ``tests/vectors/content.json``
+(content frames, protocol section 3.1) and ``docs/field-map.md``;
 the output is deterministic, and tests/test_codec_vectors.py fails when the committed files differ
 from a fresh run. ``--out DIR`` and ``--doc PATH`` write elsewhere.
 
@@ -38,10 +39,25 @@ from reznet_ws.codec import (  # noqa: E402
     format_timestamp,
 )
 from reznet_ws.codec.compression import gzip_compress  # noqa: E402
+from reznet_ws.codec.content import (  # noqa: E402
+    content_frame,
+    decode_content_frame,
+    encode_content,
+    encode_v1_content,
+)
+from reznet_ws.codec.errors import ProtocolError  # noqa: E402
 
-__all__ = ["build_timestamps", "build_vectors", "main", "render_field_map_doc", "write_all"]
+__all__ = [
+    "build_content_vectors",
+    "build_timestamps",
+    "build_vectors",
+    "main",
+    "render_field_map_doc",
+    "write_all",
+]
 
-DEFAULT = Codec()
+# The standard library writes the frames, so the files are the same with or without orjson.
+DEFAULT = Codec(json_backend="stdlib")
 
 
 class Case(NamedTuple):
@@ -977,7 +993,7 @@ def _hand_written_vectors() -> Iterator[dict[str, object]]:
 
 def _custom_vectors() -> Iterator[dict[str, object]]:
     for case, mapping, stamps in CUSTOM_MAPS:
-        codec = Codec(FieldMap(mapping, stamps))
+        codec = Codec(FieldMap(mapping, stamps), json_backend="stdlib")
         frame = codec.encode_event(_event(case), case.data)
         yield _vector(case, codec, frame, [_expected(codec, _event(case), case.data)])
 
@@ -1071,8 +1087,175 @@ def render_field_map_doc() -> str:
         "default entry for the same full name, and a short name used twice is refused. Clients",
         "receive the map in `connection_established`, so they never need this table.",
         "",
+        "## Your own map",
+        "",
+        "The table above is made for chat and agent events. Data with other keys, such as an",
+        "exchange feed whose keys are already short (`s`, `u`, `c`, `seq`, `p`, `q`, `b`, `a`,",
+        "`t`), is better served by its own map: a key that equals a short name of the map (or",
+        "starts with `~`) is written with a `~` in front, one byte more, and every other key",
+        "costs nothing. A project whose consumers all carry such data replaces the map in",
+        "its settings:",
+        "",
+        "```python",
+        'REZNET_WS = {"FIELD_MAP": {"symbol": "sy", "volume": "v"}, "TIMESTAMP_FIELDS": []}',
+        "```",
+        "",
+        "One consumer declares its own map by overriding `get_field_map()`, called once per",
+        "connection, to return a `FieldMap` built once at import time, for example",
+        '`MARKET_MAP = FieldMap({"symbol": "sy", "volume": "v"}, timestamp_fields=[])` and',
+        "`def get_field_map(self): return MARKET_MAP` (consumers with equal maps share one",
+        "codec).",
+        "",
+        "The client receives the map (and its `map_hash`) in `connection_established`,",
+        "so nothing changes on the client side. `FieldMap.from_settings(config)` builds a map",
+        "from a dict with the keys of the [settings](settings.md) (`FIELD_MAP`,",
+        "`EXTRA_FIELDS`, `TIMESTAMP_FIELDS`, `EXTRA_TIMESTAMP_FIELDS`), which is how the",
+        "default `get_field_map()` reads `REZNET_WS`.",
+        "",
+        "`FieldMap(mapping, timestamp_fields)` raises `ValueError` for the first problem it",
+        "finds; `reznet_ws.codec.validate_field_map(mapping, timestamp_fields)` returns all of",
+        "them as a list of sentences (empty when the map is valid): short names must be",
+        "non-empty, unique and must not start with `~`, and every name must be a `str`.",
+        "",
     ]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Content frames: send_json(content) on v2 (protocol section 3.1). ``expected`` is the parse of
+# v1's text, json.dumps(content).
+
+CONTENT_CASES: list[tuple[str, str, object]] = [
+    ("content-channels-chat", "the Channels tutorial's message", {"message": "hello"}),
+    (
+        "content-handler-message",
+        "a group_send handler's message with a type and a model row",
+        {"type": "chat.message", "message": _MESSAGE},
+    ),
+    (
+        "content-event-envelope",
+        "an {event, data} envelope: delivered to the event's handlers, as in v1",
+        {"event": "message_new", "data": _MESSAGE},
+    ),
+    ("content-plan", "a nested agent plan", {"kind": "plan", "plan": _PLAN}),
+    ("content-array", "a top-level array of messages", [_MESSAGE, _MESSAGE]),
+    ("content-string", "a top-level string", "just text"),
+    ("content-number", "a top-level number", 42),
+    ("content-float", "a top-level float", 0.1),
+    ("content-null", "null", None),
+    ("content-true", "a boolean", True),
+    ("content-empty-object", "an empty object", {}),
+    (
+        "content-short-name-keys",
+        "keys equal to short names and keys starting with ~ are escaped",
+        {"c": 1, "content": 2, "~": 3, "~c": 4, "mid": "x"},
+    ),
+    (
+        "content-timestamps",
+        "timestamp fields in every form, at every depth",
+        {
+            "created_at": "2025-10-25T12:00:00Z",
+            "items": [{"updated_at": "2025-10-25T12:00:00.123000Z"}, {"timestamp": 5}],
+            "timestamp": "2025-10-25T14:00:00+02:00",
+            "note": "2025-10-25T12:00:00Z",
+        },
+    ),
+    (
+        "content-python-values",
+        "tuples and non-string keys, as json.dumps writes them",
+        {1: "int key", 2.5: "float key", False: "bool key", None: "null key", "t": (1, "a")},
+    ),
+    (
+        "content-unicode",
+        "non-ASCII text, escaped in v1 and written as itself here",
+        {"content": "héllo wörld ✓ 🙂", "author_name": "Zoë"},
+    ),
+    ("content-lone-surrogate", "a lone surrogate forces escapes", {"content": "a\ud800b"}),
+    ("content-big-integer", "integers beyond 2**53", {"n": 2**64 + 1, "m": -(2**70)}),
+]
+
+
+def _content_vector(
+    name: str, description: str, codec: Codec, content: object, frame: str | bytes
+) -> dict[str, object]:
+    vector: dict[str, object] = {"name": name, "description": description}
+    if isinstance(frame, str):
+        vector["frame"] = {"type": "text", "data": frame}
+    else:
+        vector["frame"] = {"type": "binary", "base64": base64.b64encode(frame).decode("ascii")}
+    if codec.field_map is not DEFAULT.field_map:
+        vector["field_map"] = codec.field_map.mapping
+        vector["timestamp_fields"] = sorted(codec.field_map.timestamp_fields)
+    vector["expected"] = json.loads(encode_v1_content(content))
+    got = decode_content_frame(codec, frame)
+    if _canonical(got) != _canonical(vector["expected"]):
+        raise AssertionError(f"content vector {name}: decoded {got!r}")
+    return vector
+
+
+def _content_vectors() -> Iterator[dict[str, object]]:
+    for name, description, content in CONTENT_CASES:
+        frame = content_frame(encode_content(DEFAULT, content)[0])
+        yield _content_vector(name, description, DEFAULT, content, frame)
+    big = {"type": "history", "messages": _BIG}
+    packed, binary = DEFAULT.finalize(content_frame(encode_content(DEFAULT, big)[0]))
+    assert binary and isinstance(packed, bytes)
+    yield _content_vector(
+        "content-gzip", "a large content frame, gzip-compressed", DEFAULT, big, packed
+    )
+    custom = Codec(FieldMap({"message": "m", "type": "t"}, ["sent"]), json_backend="stdlib")
+    content = {"type": "chat.message", "message": "hi", "m": 1, "sent": "2025-10-25T12:00:00Z"}
+    frame = content_frame(encode_content(custom, content)[0])
+    yield _content_vector("content-custom-map", "a custom field map", custom, content, frame)
+
+
+#: Frames a receiver must refuse, with the error code.
+CONTENT_INVALID: list[tuple[str, str, str, str]] = [
+    (
+        "content-with-event",
+        'a content frame with "e" as well',
+        '{"_v":2,"c":1,"e":"x","d":1}',
+        "invalid_frame",
+    ),
+    (
+        "content-with-batch",
+        'a content frame with "b" as well',
+        '{"_v":2,"c":1,"b":[]}',
+        "invalid_frame",
+    ),
+    ("content-version-3", "another protocol version", '{"_v":3,"c":1}', "unknown_version"),
+    (
+        "content-bad-timestamp",
+        "an encoded timestamp past year 9999",
+        '{"_v":2,"c":{"ts":[1e17,0,null]}}',
+        "invalid_frame",
+    ),
+]
+
+
+def _invalid_content_vectors() -> Iterator[dict[str, object]]:
+    for name, description, frame, code in CONTENT_INVALID:
+        try:
+            decode_content_frame(DEFAULT, frame)
+        except ProtocolError as exc:
+            assert exc.code == code, (name, exc.code)
+        else:
+            raise AssertionError(f"content vector {name} decoded")
+        yield {"name": name, "description": description, "frame": frame, "error": code}
+
+
+def build_content_vectors() -> dict[str, object]:
+    """Return the content of content.json: content frames and what they decode to."""
+    vectors = list(_content_vectors())
+    names = [str(vector["name"]) for vector in vectors] + [c[0] for c in CONTENT_INVALID]
+    assert len(set(names)) == len(names), "duplicate content vector names"
+    return {
+        "protocol_version": PROTOCOL_VERSION,
+        "field_map": DEFAULT.field_map.mapping,
+        "timestamp_fields": sorted(DEFAULT.field_map.timestamp_fields),
+        "vectors": vectors,
+        "invalid": list(_invalid_content_vectors()),
+    }
 
 
 def _dump(value: object) -> str:
@@ -1080,12 +1263,14 @@ def _dump(value: object) -> str:
 
 
 def write_all(out_dir: Path, doc_path: Path) -> list[Path]:
-    """Write vectors.json and timestamps.json into ``out_dir`` and the doc to ``doc_path``."""
+    """Write vectors.json, timestamps.json and content.json into ``out_dir``, the doc to
+    ``doc_path``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     doc_path.parent.mkdir(parents=True, exist_ok=True)
     outputs = {
         out_dir / "vectors.json": _dump(build_vectors()),
         out_dir / "timestamps.json": _dump(build_timestamps()),
+        out_dir / "content.json": _dump(build_content_vectors()),
         doc_path: render_field_map_doc(),
     }
     for path, text in outputs.items():

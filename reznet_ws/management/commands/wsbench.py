@@ -1,11 +1,12 @@
-"""``wsbench``: the load and latency benchmark (``benchmarks/wsbench.py``) with a progress bar.
+"""``wsbench``: the load and latency benchmark (``benchmarks/wsbench/``) with a progress bar.
 
     python manage.py wsbench --quick
     python manage.py wsbench --clients 100,250,500,1000 --server baseline --duration 15
     python manage.py wsbench --url ws://staging.internal:8001 --clients 500
 
-The harness lives in ``benchmarks/`` of a reznet-ws checkout (it is not installed with the
-package): run the command from the checkout's root. docs/load-testing.md describes every option.
+The harness lives in ``benchmarks/`` of a reznet-ws checkout, which the installed package does
+not include: run the command from the checkout's root. Elsewhere it stops with a CommandError
+that says so. docs/load-testing.md describes every option.
 """
 
 from __future__ import annotations
@@ -22,14 +23,23 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 __all__ = ["Command"]
 
 
+#: Why the command cannot run outside a checkout, and what to do instead.
+CHECKOUT_REQUIRED = (
+    "wsbench runs the load harness in benchmarks/ of a reznet-ws checkout; the installed package "
+    "does not include it. Clone the repository and run `python manage.py wsbench` (or "
+    "`python benchmarks/wsbench.py`) from the checkout's root."
+)
+
+
 def _harness() -> ModuleType:
+    """Return ``benchmarks.wsbench``; CommandError when it is not importable."""
     try:
         return importlib.import_module("benchmarks.wsbench")
-    except ImportError as exc:
-        raise CommandError(
-            "wsbench needs benchmarks/ from a reznet-ws checkout on the Python path: run it from "
-            f"the checkout's root ({exc})"
-        ) from None
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"benchmarks", "benchmarks.wsbench"}:
+            raise CommandError(f"the wsbench harness needs {exc.name!r}: {exc}") from None
+        # Not there at all, or a "benchmarks" package of another project on the path.
+        raise CommandError(CHECKOUT_REQUIRED) from None
 
 
 class Command(BaseCommand):
@@ -44,6 +54,16 @@ class Command(BaseCommand):
         except CommandError:
             return  # handle() reports it
         harness.add_arguments(parser)
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        """Parse and run ``manage.py wsbench ...``; without the harness, say why it cannot run."""
+        try:
+            _harness()
+        except CommandError:
+            # The harness defines the options, so none can be parsed: drop them and let
+            # handle() raise the CommandError, which Django reports (stderr, exit status 1).
+            argv = argv[:2]
+        super().run_from_argv(argv)
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Run the benchmark; results go to ``--out`` (JSON, markdown) and a plot."""

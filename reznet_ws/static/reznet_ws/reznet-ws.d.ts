@@ -7,6 +7,11 @@ export declare const PROTOCOL_VERSION: 2;
 /** The WebSocket subprotocol a client offers to get v2 frames. */
 export declare const SUBPROTOCOL: "reznet.v2";
 
+/** The query parameter listing the optional frame kinds a client decodes. */
+export declare const FEATURES_PARAM: "reznet_features";
+/** The value of {@link FEATURES_PARAM} announcing that a client decodes content frames. */
+export declare const CONTENT_FEATURE: "content";
+
 /**
  * The names of the server's control events (protocol section 5, "Reserved event names"). On a
  * v2 connection they are control events only in raw frames (`"r":1`); in any other frame they
@@ -91,7 +96,10 @@ export interface DecoderOptions {
   maxInflatedBytes?: number;
 }
 
-/** The result of {@link Decoder.decodeMessage}. */
+/**
+ * The result of {@link Decoder.decodeMessage}: events, or a plain message (`legacy: true`), that
+ * is a v1 frame untouched or a content frame decoded to the value of its v1 text.
+ */
 export type DecodedMessage =
   | { legacy: false; events: ReznetEvent[] }
   | { legacy: true; payload: any };
@@ -117,6 +125,12 @@ export declare class Decoder {
    */
   decodeFrameObject(obj: unknown): ReznetEvent[];
   /**
+   * Decodes a parsed content frame `{"_v":2,"c":DATA}` (the server's `send_json(content)`) to
+   * the content, equal to the parse of its v1 text `json.dumps(content)`.
+   * @throws {ReznetProtocolError} `unknown_version` or `invalid_frame`
+   */
+  decodeContentFrame(obj: unknown): any;
+  /**
    * Decodes one WebSocket message (text, or binary gzip inflated with DecompressionStream).
    * @throws {ReznetProtocolError} with the protocol error code of what was wrong
    */
@@ -125,7 +139,8 @@ export declare class Decoder {
 
 /**
  * The decoder of the original frontend guide: a v2 frame (`_v === 2`) is decoded to
- * `{event, data}` (an array of them for a batch); a frame without `_v` is returned untouched.
+ * `{event, data}` (an array of them for a batch), a content frame to its content; a frame
+ * without `_v` is returned untouched.
  * @throws {ReznetProtocolError} `unknown_version` when `_v` is present but not 2
  */
 export declare function decodePayload(data: unknown, decoder?: Decoder): any;
@@ -184,6 +199,11 @@ export interface ReznetSocketOptions {
   dates?: boolean;
   /** Default of `send()`'s `optimize` option. Default false. */
   optimize?: boolean;
+  /**
+   * Announce that this client decodes content frames (`reznet_features=content` in the URL),
+   * so the server's `send_json` reaches it smaller. Default true.
+   */
+  contentFrames?: boolean;
   /** Cap on an inflated gzip frame, in bytes. Default 16 MiB. */
   maxInflatedBytes?: number;
   /** `false` never reconnects; otherwise overrides of the backoff settings. */
@@ -193,7 +213,10 @@ export interface ReznetSocketOptions {
 export interface OpenInfo {
   /** The negotiated subprotocol: `"reznet.v2"`, or `""` for v1. */
   protocol: string;
-  /** The URL connected to (with `reznet_map` when a cached map was offered). */
+  /**
+   * The URL connected to: with `reznet_features=content` on v2 (unless `contentFrames: false`),
+   * and `reznet_map` when a cached map was offered.
+   */
   url: string;
 }
 
@@ -263,7 +286,11 @@ export declare class ReznetSocket {
     event: "connection_established",
     handler: (data: ConnectionEstablished, event: "connection_established") => void,
   ): Unsubscribe;
-  /** Every server event; `event` is `null` for a v1 frame without a string `event`. */
+  /**
+   * Every server event. A plain message (a v1 frame, or a content frame: the server's
+   * `send_json(content)`) of the form `{"event": name, "data": data}` arrives as `(data, name)`
+   * (and at the handlers of `name`); any other content as `(content, null)`.
+   */
   on(event: "*", handler: (data: any, event: string | null) => void): Unsubscribe;
   on<T = any>(event: string, handler: (data: T, event: string) => void): Unsubscribe;
 

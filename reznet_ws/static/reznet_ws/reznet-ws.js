@@ -15,6 +15,13 @@ export const PROTOCOL_VERSION = 2;
 /** The WebSocket subprotocol a client offers to get v2 frames (protocol section 1). */
 export const SUBPROTOCOL = "reznet.v2";
 
+/**
+ * The query parameter, and its value, with which a client says it decodes content frames
+ * (protocol sections 1 and 3.1): `?reznet_features=content`.
+ */
+export const FEATURES_PARAM = "reznet_features";
+export const CONTENT_FEATURE = "content";
+
 const DEFAULT_MAX_INFLATED_BYTES = 16 * 1024 * 1024;
 const STORAGE_PREFIX = "reznet_ws:map:";
 const STORAGE_LAST = "reznet_ws:map:last";
@@ -355,6 +362,7 @@ export class Decoder {
       const version = Object.hasOwn(obj, "_v") ? JSON.stringify(obj._v) : "missing";
       throw new ReznetProtocolError("unknown_version", `unknown protocol version _v=${version}`);
     }
+    if (Object.hasOwn(obj, "c")) throw invalidFrame("a content frame holds no events: use decodeContentFrame");
     const hasEvent = Object.hasOwn(obj, "e");
     if (hasEvent === Object.hasOwn(obj, "b")) throw invalidFrame('a v2 frame needs exactly one of "e" and "b"');
     if (hasEvent) {
@@ -375,18 +383,38 @@ export class Decoder {
   }
 
   /**
+   * Decodes a parsed content frame `{"_v":2,"c":DATA}` (protocol section 3.1): the content an
+   * application sent with `send_json`, as the parse of its v1 text `json.dumps(content)` gives.
+   *
+   * @param {unknown} obj the parsed frame; it must carry `"_v": 2` and `c`
+   * @returns {any} the decoded content (any JSON value)
+   * @throws {ReznetProtocolError} `unknown_version` for another `_v`, `invalid_frame` for a
+   *   frame without `c`, with `e` or `b` as well, or with an invalid encoded timestamp
+   */
+  decodeContentFrame(obj) {
+    if (!isPlainObject(obj) || !Object.hasOwn(obj, "c")) throw invalidFrame('a content frame needs "c"');
+    if (obj._v !== PROTOCOL_VERSION) {
+      throw new ReznetProtocolError("unknown_version", `unknown protocol version _v=${JSON.stringify(obj._v)}`);
+    }
+    if (Object.hasOwn(obj, "e") || Object.hasOwn(obj, "b")) throw invalidFrame('a content frame has no "e" or "b"');
+    return this.decodeData(obj.c);
+  }
+
+  /**
    * Decodes one WebSocket message: a string is parsed as JSON; binary data (ArrayBuffer, a
    * typed array or a Blob) must be a gzip member and is inflated (at most `maxInflatedBytes`)
    * with `DecompressionStream("gzip")` before parsing.
    *
    * @param {string | ArrayBuffer | ArrayBufferView | Blob} data the message as received
    * @returns {Promise<{legacy: false, events: Array<{event: string, data: any}>} |
-   *   {legacy: true, payload: any}>} v1 frames (no `_v`) come back untouched as `payload`
+   *   {legacy: true, payload: any}>} a plain message comes back as `payload`: a v1 frame (no
+   *   `_v`) untouched, a content frame decoded to the value of its v1 text
    * @throws {ReznetProtocolError} see the `code` for what was wrong
    */
   async decodeMessage(data) {
     const parsed = await this._parseMessage(data);
     if (!isPlainObject(parsed) || !Object.hasOwn(parsed, "_v")) return { legacy: true, payload: parsed };
+    if (Object.hasOwn(parsed, "c")) return { legacy: true, payload: this.decodeContentFrame(parsed) };
     return { legacy: false, events: this.decodeFrameObject(parsed) };
   }
 
@@ -419,12 +447,13 @@ const defaultDecoder = new Decoder();
  * @param {any} data a parsed frame
  * @param {Decoder} [decoder] the decoder holding the server's field map (e.g.
  *   `socket.decoder`); without it only raw frames and unabbreviated keys decode meaningfully
- * @returns {any} `{event, data}` for an event frame, an array of them for a batch frame, or
- *   `data` itself for a v1 frame
+ * @returns {any} `{event, data}` for an event frame, an array of them for a batch frame, the
+ *   decoded content for a content frame, or `data` itself for a v1 frame
  * @throws {ReznetProtocolError} `unknown_version` when `_v` is present but not 2
  */
 export function decodePayload(data, decoder = defaultDecoder) {
   if (!isPlainObject(data) || !Object.hasOwn(data, "_v")) return data;
+  if (Object.hasOwn(data, "c")) return decoder.decodeContentFrame(data);
   const events = decoder.decodeFrameObject(data);
   return Object.hasOwn(data, "b") ? events : events[0];
 }
@@ -500,6 +529,10 @@ const RECONNECT_DEFAULTS = Object.freeze({
  * (`error` handlers always receive an Error, including a {@link ReznetServerError} for the
  * server's `error` event). The `*` handlers receive every server event as `(data, event)`.
  *
+ * A plain message (a v1 frame, or a content frame: the server's `send_json(content)`) is
+ * delivered as v1 delivers it: `{"event": name, "data": data}` goes to the handlers of `name`
+ * with `data`, anything else to the `*` handlers with `event` `null` and the whole content.
+ *
  * The control events (`connection_established`, `error`, `stats_response`) are honoured only in
  * raw frames (`"r":1`) on a v2 connection, and in v1 frames on a v1 connection. Any other frame
  * carrying one of these names reaches the `*` handlers only: it cannot replace the field map,
@@ -518,6 +551,8 @@ export class ReznetSocket {
    *   `localStorage` when available; `null` disables caching)
    * @param {boolean} [options.dates] decode timestamps to `Date` objects
    * @param {boolean} [options.optimize] default of `send()`'s `optimize` option
+   * @param {boolean} [options.contentFrames] announce that this client decodes content frames
+   *   (`reznet_features=content`), so the server's `send_json` reaches it smaller (default true)
    * @param {number} [options.maxInflatedBytes] cap on an inflated gzip frame (16 MiB)
    * @param {false | object} [options.reconnect] `false` to never reconnect, or overrides of
    *   `{initialDelay: 250, maxDelay: 10000, factor: 2, jitter: 0.5, minUptime: 5000,
@@ -534,6 +569,7 @@ export class ReznetSocket {
     this._storage = options.storage === undefined ? defaultStorage() : options.storage;
     this._dates = Boolean(options.dates);
     this._optimize = Boolean(options.optimize);
+    this._contentFrames = options.contentFrames ?? true;
     this._maxInflatedBytes = options.maxInflatedBytes;
     this._reconnect = options.reconnect === false ? null : { ...RECONNECT_DEFAULTS, ...options.reconnect };
     /** Test seams: replace to control jitter and uptime measurement. */
@@ -690,7 +726,9 @@ export class ReznetSocket {
 
   _connect() {
     const hash = this._legacy ? null : this._cachedHash();
-    const url = hash ? withQuery(this.url, "reznet_map", hash) : this.url;
+    let url = this.url;
+    if (!this._legacy && this._contentFrames) url = withQuery(url, FEATURES_PARAM, CONTENT_FEATURE);
+    if (hash) url = withQuery(url, "reznet_map", hash);
     const ws = new this._WebSocket(url, this._protocols);
     ws.binaryType = "arraybuffer";
     const conn = {
@@ -730,16 +768,23 @@ export class ReznetSocket {
     if (conn.broken) return;
     let parsed;
     let events;
+    let content = false;
     try {
       parsed = await conn.decoder._parseMessage(data);
-      if (isPlainObject(parsed) && Object.hasOwn(parsed, "_v")) events = conn.decoder.decodeFrameObject(parsed);
+      if (isPlainObject(parsed) && Object.hasOwn(parsed, "c") && Object.hasOwn(parsed, "_v")) {
+        parsed = conn.decoder.decodeContentFrame(parsed);
+        content = true;
+      } else if (isPlainObject(parsed) && Object.hasOwn(parsed, "_v")) {
+        events = conn.decoder.decodeFrameObject(parsed);
+      }
     } catch (error) {
       this._emitProtocolError(error);
       return;
     }
     if (events === undefined) {
-      // A v1 frame: a control event only on a v1 connection, where no frame is raw.
-      const control = conn.ws.protocol !== SUBPROTOCOL;
+      // A plain message, delivered as v1 delivers it. A control event only in a v1 frame on a
+      // v1 connection, where no frame is raw; a content frame is never one.
+      const control = !content && conn.ws.protocol !== SUBPROTOCOL;
       if (isPlainObject(parsed) && typeof parsed.event === "string") this._dispatch(parsed.event, parsed.data, control);
       else this._dispatch(null, parsed, control);
       return;

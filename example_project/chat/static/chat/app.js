@@ -3,10 +3,14 @@
 //
 // For tests and the browser console: `window.reznetSocket` is the current ReznetSocket and
 // `window.reznetEvents` every server event it dispatched, in order, as `{event, data}`.
+// The activity feed (a second socket, to the sync consumer at /ws/activity/) connects when its
+// panel is opened; `window.reznetActivity` holds its events the same way.
 import { ReznetSocket, ReznetProtocolError, ReznetServerError } from "../reznet_ws/reznet-ws.js";
 
 const $ = (id) => document.getElementById(id);
 const WIRE_LOG_SIZE = 14;
+const ACTIVITY_SIZE = 20;
+const SOURCES = { websocket: "WebSocket", api: "REST API", command: "manage.py" };
 const TYPING_EVERY_MS = 2500;
 const TYPING_SHOWN_MS = 3000;
 
@@ -22,6 +26,7 @@ const state = {
   typingSentAt: 0,
   typing: new Map(),
   planFrames: new Map(),
+  activity: null,
   renderQueued: false,
 };
 
@@ -345,6 +350,46 @@ function connect() {
   renderPanel();
 }
 
+// ----------------------------------------------------------- the REST API and the activity feed
+
+// The server stores the message and broadcasts it with reznet_ws.broadcast_sync(): it arrives
+// over the WebSocket as `message_new`, exactly like a typed one.
+async function postViaApi() {
+  const content = $("content").value.trim() || "Posted through the REST API";
+  const response = await fetch(`/api/chat/channels/${encodeURIComponent(state.channel)}/messages/`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": document.body.dataset.csrf },
+    body: JSON.stringify({ content }),
+  });
+  if (response.ok) $("content").value = "";
+  else systemLine(`The API refused the message (HTTP ${response.status}).`);
+}
+
+function activityItem(item) {
+  return h("li", { "data-mid": item.message_id, "data-source": item.source },
+    h("div", { class: "meta" },
+      h("b", {}, item.author_name), h("span", {}, `#${item.channel_id}`),
+      h("span", { class: "chip" }, SOURCES[item.source] ?? item.source),
+      h("time", { datetime: item.created_at }, timeOf(item.created_at))),
+    h("p", {}, item.preview));
+}
+
+function openActivity() {
+  if (state.activity) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const feed = new ReznetSocket(`${scheme}://${location.host}/ws/activity/`);
+  state.activity = feed;
+  window.reznetActivity = [];
+  const list = $("activity");
+  feed.on("*", (data, event) => window.reznetActivity.push({ event, data }));
+  feed.on("activity_recent", ({ items }) => list.replaceChildren(...items.map(activityItem)));
+  feed.on("activity_new", (item) => {
+    list.querySelector(`[data-mid="${CSS.escape(item.message_id)}"]`)?.remove();
+    list.prepend(activityItem(item));
+    while (list.children.length > ACTIVITY_SIZE) list.lastElementChild.remove();
+  });
+}
+
 function renderTyping() {
   const now = Date.now();
   const names = [...state.typing].filter(([, at]) => now - at < TYPING_SHOWN_MS).map(([name]) => name);
@@ -393,6 +438,8 @@ $("content").addEventListener("input", () => {
 });
 $("ask").addEventListener("click", ask);
 $("plan").addEventListener("click", requestPlan);
+$("post-api").addEventListener("click", postViaApi);
+$("activity-panel").addEventListener("toggle", () => $("activity-panel").open && openActivity());
 for (const button of document.querySelectorAll("[data-suggest]")) {
   button.addEventListener("click", () => (button.dataset.suggest === "ask" ? ask() : requestPlan()));
 }

@@ -18,33 +18,16 @@ its own connection as with plain Channels.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from ..server.twisted_compat import find_protocol, unsent_bytes, write_frame
 from .drops import report_drop
-from .server.twisted_compat import unsent_bytes
 
-__all__ = ["Outbox", "find_transport", "message_size", "transport_backlog"]
+__all__ = ["Outbox", "message_size", "transport_backlog"]
 
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
-
-
-def find_transport(send: Any) -> Any:
-    """Return the Twisted transport behind an ASGI ``send`` callable, or None.
-
-    Looks through send wrappers (Channels' session middleware keeps the wrapped callable in
-    ``real_send``) down to daphne's ``partial(server.handle_reply, protocol)``.
-    """
-    for _ in range(8):
-        if isinstance(send, functools.partial):
-            protocol = send.args[0] if send.args else None
-            return getattr(protocol, "transport", None)
-        send = getattr(getattr(send, "__self__", None), "real_send", None)
-        if send is None:
-            return None
-    return None
 
 
 def transport_backlog(transport: Any) -> int | None:
@@ -66,7 +49,8 @@ class Outbox:
 
     def __init__(self, send: Send) -> None:
         self._send = send
-        self._transport = find_transport(send)
+        self._protocol = find_protocol(send)
+        self._transport = getattr(self._protocol, "transport", None)
         self.direct = transport_backlog(self._transport) is not None
         self._queue: deque[tuple[Mapping[str, Any], int, asyncio.Future[None] | None]] = deque()
         self._queued_bytes = 0
@@ -79,6 +63,10 @@ class Outbox:
         if self.direct:
             return transport_backlog(self._transport) or 0
         return self._queued_bytes
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write a prepared WebSocket frame now (direct mode only); False: use :meth:`push`."""
+        return self.direct and not self.closed and write_frame(self._protocol, frame)
 
     async def send(self, message: Mapping[str, Any]) -> None:
         """Send ``message`` after everything queued before it; return once it is written."""

@@ -1,6 +1,6 @@
-"""System checks for the core settings (``reznet_ws.E001``-``E019``, ``W001``-``W019``).
+"""Checks of ``settings.REZNET_WS`` itself: its type, its keys, numeric ranges, the field map.
 
-Every check id is documented in docs/checks.md.
+Ids ``reznet_ws.E001``-``E004``, ``W002`` and ``W004``; docs/checks.md lists them.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Warning
 
-from .conf import DEFAULTS
+from ..conf import DEFAULTS
 
-__all__ = ["check_channel_layers", "check_redis_socket_timeout", "check_settings"]
+__all__ = ["check_settings"]
 
 _POSITIVE_INTS = (
     "BATCH_SIZE",
@@ -28,7 +28,6 @@ _POSITIVE_INTS = (
 _POSITIVE_NUMBERS = ("BATCH_WINDOW", "STATS_FLUSH_INTERVAL")
 
 
-@register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate ``settings.REZNET_WS``: type, unknown keys, numeric ranges, the field map."""
     user = getattr(settings, "REZNET_WS", None)
@@ -55,7 +54,24 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages.extend(_check_numbers(config))
     messages.extend(_check_incoming_rate(config))
     messages.extend(_check_field_map())
+    messages.extend(_check_json_backend(config))
     return messages
+
+
+def _check_json_backend(config: Mapping[str, Any]) -> list[CheckMessage]:
+    from ..codec.fastjson import resolve_backend
+
+    try:
+        resolve_backend(config["JSON_BACKEND"])
+    except (ImportError, ValueError) as exc:
+        return [
+            Error(
+                str(exc),
+                hint="Use 'auto' (orjson when installed), 'orjson' or 'stdlib'.",
+                id="reznet_ws.E004",
+            )
+        ]
+    return []
 
 
 def _check_numbers(config: Mapping[str, Any]) -> list[CheckMessage]:
@@ -122,7 +138,7 @@ def _check_incoming_rate(config: Mapping[str, Any]) -> list[CheckMessage]:
 
 
 def _check_field_map() -> list[CheckMessage]:
-    from .encoding import default_field_map
+    from ..encoding import default_field_map
 
     try:
         default_field_map()
@@ -136,61 +152,3 @@ def _check_field_map() -> list[CheckMessage]:
             )
         ]
     return []
-
-
-@register(Tags.compatibility)
-def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Warn when no channel layer is configured: ``broadcast()`` needs one."""
-    if getattr(settings, "CHANNEL_LAYERS", None):
-        return []
-    return [
-        Warning(
-            "CHANNEL_LAYERS is not configured; broadcast() needs a channel layer.",
-            hint="Add CHANNEL_LAYERS (e.g. channels.layers.InMemoryChannelLayer).",
-            id="reznet_ws.W001",
-        )
-    ]
-
-
-_CORE_LAYERS = ("channels_redis.core.RedisChannelLayer",)
-
-
-@register(Tags.compatibility)
-def check_redis_socket_timeout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Warn when channels_redis core would block longer than redis-py lets a read wait.
-
-    channels_redis's receive blocks in BZPOPMIN for 5 s; redis-py 8 gives every read a 5 s
-    socket timeout by default, so under load receives fail with ``TimeoutError`` (and the
-    consumer closes with 1011).
-    """
-    messages: list[CheckMessage] = []
-    for alias, config in (getattr(settings, "CHANNEL_LAYERS", None) or {}).items():
-        layer = config.get("CONFIG", {}).get("inner", config)  # look inside the batching layer
-        if layer.get("BACKEND") not in _CORE_LAYERS:
-            continue
-        for host in layer.get("CONFIG", {}).get("hosts", []):
-            timeout = (
-                host.get("socket_timeout", _redis_default_timeout())
-                if isinstance(host, Mapping)
-                else _redis_default_timeout()
-            )
-            if timeout is not None and timeout <= 5:
-                messages.append(
-                    Warning(
-                        f"CHANNEL_LAYERS[{alias!r}] uses channels_redis core with a Redis read "
-                        f"timeout of {timeout} s, no longer than its 5 s blocking receive.",
-                        hint='Give the host a longer timeout: {"address": "redis://...", '
-                        '"socket_timeout": 15}.',
-                        id="reznet_ws.W003",
-                    )
-                )
-                break
-    return messages
-
-
-def _redis_default_timeout() -> float | None:
-    try:
-        from redis._defaults import DEFAULT_SOCKET_TIMEOUT
-    except ImportError:  # redis-py before 8: no read timeout by default
-        return None
-    return float(DEFAULT_SOCKET_TIMEOUT) if DEFAULT_SOCKET_TIMEOUT is not None else None

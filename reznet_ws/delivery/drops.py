@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 __all__ = ["DropReporter", "report_drop", "report_fault"]
 
-logger = logging.getLogger("reznet_ws.drops")
+logger = logging.getLogger("reznet_ws.delivery.drops")
 
 
 class DropReporter:
@@ -44,7 +44,7 @@ class DropReporter:
         """Record ``count`` undelivered messages (or faults) under ``error:<code>``."""
         if count <= 0:
             return
-        from .stats import get_recorder
+        from ..stats import get_recorder
 
         recorder = get_recorder()
         for _ in range(count):
@@ -70,6 +70,7 @@ _TITLES = {
     "slow_client_drop": "Broadcasts dropped for slow clients",
     "undeliverable_on_close": "Events undeliverable because their connection closed",
     "broadcast_failed": "Broadcasts that could not reach the channel layer",
+    "broadcast_missed": "Broadcasts that never reached a member's process",
     "layer_unavailable": "Channel-layer faults",
     "slow_client_closed": "Slow clients closed with 4009",
     "discarded_on_close": "Frames discarded to let a close reach a slow client",

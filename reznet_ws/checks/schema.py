@@ -1,21 +1,20 @@
-"""System check for the OpenAPI schema view (``reznet_ws.I050``).
+"""Check of the OpenAPI schema view: is drf-spectacular installed (``reznet_ws.I050``)?
 
-Registered on import; ``apps.py`` imports this module. The id is documented in docs/checks.md.
+docs/checks.md lists the id. DRF and the API views are imported inside the check.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.checks import CheckMessage, Info, Tags, register
+from django.core.checks import CheckMessage, Info
 
 __all__ = ["check_schema_available"]
 
 
-@register(Tags.compatibility)
 def check_schema_available(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """I050: drf-spectacular is not installed, so the ``schema`` endpoint is off."""
-    from .api.views import SCHEMA_INSTALL_HINT, schema_available
+    from ..api.views import SCHEMA_INSTALL_HINT, schema_available
 
     if schema_available():
         return []

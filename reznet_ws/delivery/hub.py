@@ -25,16 +25,18 @@ import re
 import time
 import uuid
 import weakref
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .drops import report_fault
-from .encoding import broadcast_cache
-from .stats import get_recorder
+from ..encoding import broadcast_cache
+from ..stats import get_recorder
+from .drops import report_drop, report_fault
+from .prepared import Broadcast
 
 if TYPE_CHECKING:
-    from .consumers import OptimizedConsumerMixin
+    from ..consumers.base import ConsumerBase
+    from .connection import Connection
 
 __all__ = [
     "HUB_CAPACITY",
@@ -49,7 +51,7 @@ __all__ = [
     "shutdown_connections",
 ]
 
-logger = logging.getLogger("reznet_ws.fanout")
+logger = logging.getLogger("reznet_ws.delivery.hub")
 
 #: Names of hub channels start with this (on layers with per-channel capacities).
 HUB_CHANNEL_PREFIX = "reznet_hub."
@@ -59,7 +61,7 @@ HUB_CAPACITY = 100_000
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Hub]] = (
     weakref.WeakKeyDictionary()
 )
-_live: weakref.WeakSet[OptimizedConsumerMixin] = weakref.WeakSet()
+_live: weakref.WeakSet[ConsumerBase] = weakref.WeakSet()
 #: Layer label -> (monotonic time, description) of the last failed broadcast send.
 _send_failures: dict[str, tuple[float, str]] = {}
 #: Seconds a failed broadcast send keeps its layer reported by :func:`layer_problems`.
@@ -115,7 +117,7 @@ def note_send_success(layer: Any) -> None:
         _send_failures.pop(layer_label(layer), None)
 
 
-def live_consumers() -> list[OptimizedConsumerMixin]:
+def live_consumers() -> list[ConsumerBase]:
     """Return the mixin consumers of this process whose connection is still open."""
     return list(_live)
 
@@ -129,7 +131,7 @@ async def shutdown_connections(code: int = 1001, timeout: float = 5.0) -> int:
     consumers = [c for c in _live if c._reznet_loop is loop and c.is_open()]
     if not consumers:
         return 0
-    closes = [asyncio.ensure_future(c.close(code)) for c in consumers]
+    closes = [asyncio.ensure_future(c.close_connection(code)) for c in consumers]
     done, pending = await asyncio.wait(closes, timeout=timeout)
     for task in pending:
         task.cancel()
@@ -173,22 +175,25 @@ class Hub:
     max_backoff = 2.0
     #: Each layer call of the hub gives up after this many seconds (a stalled Redis).
     call_timeout = 5.0
+    #: (group, sender) pairs whose last broadcast number is remembered.
+    max_senders = 10_000
 
     def __init__(self, layer: Any) -> None:
         self.layer = layer
         self.label = layer_label(layer)
         self.channel: str | None = None
-        self.groups: dict[str, weakref.WeakSet[OptimizedConsumerMixin]] = {}
+        self.groups: dict[str, weakref.WeakSet[Connection]] = {}
         #: Why the layer cannot be used right now (None: it can).
         self.problem: str | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
+        self._last_seq: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._backoff = self.min_backoff
 
     # ------------------------------------------------------------ membership
 
-    async def join(self, group: str, member: OptimizedConsumerMixin) -> None:
+    async def join(self, group: str, member: Connection) -> None:
         """Add ``member`` to ``group``; the first local member joins the layer group.
 
         Never raises for a layer fault: the member is registered locally at once and the hub
@@ -203,7 +208,7 @@ class Hub:
         if first and self.problem is None:
             await self._layer_call("group_add", group)
 
-    async def leave(self, group: str, member: OptimizedConsumerMixin) -> None:
+    async def leave(self, group: str, member: Connection) -> None:
         """Remove ``member``; the last local member makes the hub leave the layer group."""
         members = self.groups.get(group)
         if members is None or member not in members:
@@ -211,9 +216,15 @@ class Hub:
         members.discard(member)
         if not members:
             del self.groups[group]
+            self._forget(group)
             await self._layer_call("group_discard", group)
         if not self.groups:
             self._stop()
+
+    def _forget(self, group: str) -> None:
+        # Not a member any more: what the group's senders send meanwhile is not missed here.
+        for key in [key for key in self._last_seq if key[0] == group]:
+            del self._last_seq[key]
 
     def member_count(self) -> int:
         """Return the number of (group, member) registrations in this process."""
@@ -249,6 +260,7 @@ class Hub:
                 task.cancel()
         self._receiver = self._keeper = None
         self.channel = None
+        self._last_seq.clear()
         self.problem = None
 
     async def _layer_call(self, method: str, group: str) -> bool:
@@ -276,6 +288,7 @@ class Hub:
         """Re-add every membership to the layer; clear :attr:`problem` when all succeeded."""
         for group in [g for g, members in self.groups.items() if not members]:
             del self.groups[group]  # members that vanished without leaving (garbage collected)
+            self._forget(group)
             await self._layer_call("group_discard", group)
         for group in list(self.groups):
             if not await self._layer_call("group_add", group):
@@ -320,17 +333,44 @@ class Hub:
 
     # ---------------------------------------------------------------- fan-out
 
+    def count_gap(self, group: str, message: Mapping[str, Any], members: int) -> None:
+        """Count the broadcasts of ``message``'s sender that never reached this hub.
+
+        Each sender numbers its broadcasts per group (see ``SenderSequences``); a jump in the
+        numbers means broadcasts were lost between the layer and this process (a Redis that
+        came back empty before this hub re-joined, a channel over capacity): every local member
+        missed them, counted as ``broadcast_missed``. Refusals the sender counted are skipped.
+        """
+        source, seq = message.get("src"), message.get("seq")
+        if not isinstance(source, str) or not isinstance(seq, int):
+            return  # a message from an older sender, or built by hand
+        key = (group, source)
+        last = self._last_seq.pop(key, None)
+        self._last_seq[key] = seq if last is None else max(last, seq)
+        if len(self._last_seq) > self.max_senders:
+            self._last_seq.popitem(last=False)
+        if last is None or seq <= last + 1:
+            return
+        skipped = {n for n in message.get("skip") or () if isinstance(n, int)}
+        missed = sum(1 for n in range(last + 1, seq) if n not in skipped)
+        detail = f"{missed} broadcast(s) to {group!r} never reached this process"
+        report_drop("broadcast_missed", missed * members, detail)
+
     async def fanout(self, message: Mapping[str, Any]) -> None:
         """Deliver one ``reznet.event`` message to every local member of its group."""
-        members = self.groups.get(message.get("group", ""))
+        group = message.get("group", "")
+        members = self.groups.get(group)
         if not members:
             return
+        self.count_gap(group, message, len(members))
         encoded = broadcast_cache().get_or_create(message["id"], message["event"], message["v1"])
-        optimize, batch = message["optimize"], message["batch"]
+        broadcast = Broadcast(encoded, message["optimize"], message["batch"])
         tally: Counter[tuple[int, int, bool]] = Counter()
         for member in list(members):
             try:
-                await member.deliver_broadcast(encoded, optimize=optimize, batch=batch, tally=tally)
+                # A prepared frame is written without a coroutine switch; the rest is awaited.
+                if not member.deliver(broadcast, tally):
+                    await member.deliver_async(broadcast, tally)
             except Exception:
                 logger.exception("Delivery of a broadcast to one member failed")
         # One stats call per distinct encoding, not one per recipient.

@@ -1,4 +1,4 @@
-"""URLconf of the stats, API and admin tests."""
+"""URLconf of the test suite: the admin (with the metrics page) and reznet_ws's API."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""System checks for the ``CHANNEL_LAYERS`` entries that use ``BatchingChannelLayer``.
+"""Checks of ``CHANNEL_LAYERS``: one is configured, Redis reads outlast channels_redis's receive,
+and every ``BatchingChannelLayer`` entry is well formed.
 
-Registered on import (``reznet_ws.apps`` imports this module in ``ready()``). Ids E040-E049 and
-W040-W049; docs/batching-layer.md lists them.
+Ids ``reznet_ws.W001``, ``W003``, ``E040``-``E049`` and ``W040``-``W049``; docs/checks.md lists
+them. The layer classes are imported inside the checks, when a ``BatchingChannelLayer`` is
+configured.
 """
 
 from __future__ import annotations
@@ -10,16 +12,67 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Warning
 from django.utils.module_loading import import_string
 
-__all__ = ["check_batching_layers"]
+from ._redis import default_socket_timeout
+
+__all__ = ["check_batching_layers", "check_channel_layers", "check_redis_socket_timeout"]
+
+
+def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when no channel layer is configured: ``broadcast()`` needs one."""
+    if getattr(settings, "CHANNEL_LAYERS", None):
+        return []
+    return [
+        Warning(
+            "CHANNEL_LAYERS is not configured; broadcast() needs a channel layer.",
+            hint="Add CHANNEL_LAYERS (e.g. channels.layers.InMemoryChannelLayer).",
+            id="reznet_ws.W001",
+        )
+    ]
+
+
+_CORE_LAYERS = ("channels_redis.core.RedisChannelLayer",)
+
+
+def check_redis_socket_timeout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn when channels_redis core would block longer than redis-py lets a read wait.
+
+    channels_redis's receive blocks in BZPOPMIN for 5 s; redis-py 8 gives every read a 5 s
+    socket timeout by default, so under load receives fail with ``TimeoutError`` (and the
+    consumer closes with 1011).
+    """
+    messages: list[CheckMessage] = []
+    for alias, config in (getattr(settings, "CHANNEL_LAYERS", None) or {}).items():
+        layer = config.get("CONFIG", {}).get("inner", config)  # look inside the batching layer
+        if layer.get("BACKEND") not in _CORE_LAYERS:
+            continue
+        for host in layer.get("CONFIG", {}).get("hosts", []):
+            timeout = (
+                host.get("socket_timeout", default_socket_timeout())
+                if isinstance(host, Mapping)
+                else default_socket_timeout()
+            )
+            if timeout is not None and timeout <= 5:
+                messages.append(
+                    Warning(
+                        f"CHANNEL_LAYERS[{alias!r}] uses channels_redis core with a Redis read "
+                        f"timeout of {timeout} s, no longer than its 5 s blocking receive.",
+                        hint='Give the host a longer timeout: {"address": "redis://...", '
+                        '"socket_timeout": 15}.',
+                        id="reznet_ws.W003",
+                    )
+                )
+                break
+    return messages
+
 
 _KEYS = {"inner", "window", "max_batch", "max_buffer", "raise_errors"}
 
 
 def _is_batching(backend: object) -> bool:
-    from .layers import BatchingChannelLayer
+    from ..layers import BatchingChannelLayer
 
     try:
         cls = import_string(str(backend))
@@ -62,7 +115,7 @@ def _check_inner(alias: str, inner: Any) -> list[CheckMessage]:
 
 
 def _check_policy(alias: str, config: Mapping[str, Any]) -> list[CheckMessage]:
-    from .batching import BatchBuffer
+    from ..batching import BatchBuffer
 
     where = f"CHANNEL_LAYERS[{alias!r}]['CONFIG']"
     window = config.get("window", 0.05)
@@ -96,7 +149,6 @@ def _check_policy(alias: str, config: Mapping[str, Any]) -> list[CheckMessage]:
     return messages
 
 
-@register(Tags.compatibility)
 def check_batching_layers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Check every ``CHANNEL_LAYERS`` entry whose BACKEND is a ``BatchingChannelLayer``."""
     messages: list[CheckMessage] = []

@@ -1,0 +1,83 @@
+"""The optional fast JSON writer (orjson, ``pip install reznet-ws[fast]``) and v1 size arithmetic.
+
+orjson writes the DATA text several times faster than :mod:`json`. It is used only for values it
+writes as a JSON text that parses to the same value; for the others (integers beyond 64 bits,
+lone surrogates, NaN and infinities, which orjson would write as ``null``) the codec falls back to
+:mod:`json`, so the output is the same value whichever backend is installed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from types import ModuleType
+
+__all__ = [
+    "JSON_BACKENDS",
+    "ascii_json_length",
+    "float_length_fix",
+    "orjson_dumps",
+    "resolve_backend",
+]
+
+orjson: ModuleType | None
+try:
+    import orjson
+except ImportError:  # the [fast] extra is not installed
+    orjson = None
+
+#: Values of the ``JSON_BACKEND`` setting.
+JSON_BACKENDS = ("auto", "orjson", "stdlib")
+
+# orjson writes floats below 1e-4 as 0.00001 or 1e-7 where Python writes 1e-05 and 1e-07. Strings
+# are matched too, so that the scan never starts inside one.
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<![0-9.])(-?[0-9][0-9.]*(?:e-[0-9]+)?)', re.DOTALL)
+
+
+def resolve_backend(name: str) -> str:
+    """Return the backend ``"orjson"`` or ``"stdlib"`` that the setting ``name`` selects.
+
+    ``"auto"`` selects orjson when it is installed. Raises :class:`ImportError` (naming the
+    ``pip install`` extra) for ``"orjson"`` without orjson, :class:`ValueError` for other names.
+    """
+    if name not in JSON_BACKENDS:
+        raise ValueError(f"JSON_BACKEND must be one of {', '.join(JSON_BACKENDS)}, not {name!r}")
+    if name == "auto":
+        return "stdlib" if orjson is None else "orjson"
+    if name == "orjson" and orjson is None:
+        raise ImportError("JSON_BACKEND 'orjson' needs orjson: pip install 'reznet-ws[fast]'")
+    return name
+
+
+def orjson_dumps() -> Callable[[object], bytes]:
+    """Return ``orjson.dumps`` (raises :class:`ImportError` without orjson)."""
+    if orjson is None:
+        raise ImportError("orjson is not installed: pip install 'reznet-ws[fast]'")
+    dumps: Callable[[object], bytes] = orjson.dumps
+    return dumps
+
+
+def ascii_json_length(text: str) -> int:
+    """Return the length of ``text`` once DEL and each non-ASCII character is a ``\\uXXXX`` escape.
+
+    That is how ``json.dumps`` (``ensure_ascii``) writes them: 6 characters for DEL and each
+    character of the BMP, 12 (a surrogate pair) for the others.
+    """
+    deletes = 5 * text.count("\x7f")
+    if text.isascii():
+        return len(text) + deletes
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    units = len(text.encode("utf-16-le", "surrogatepass")) // 2
+    return ascii_chars + 6 * (units - ascii_chars) + deletes
+
+
+def float_length_fix(data: bytes) -> int:
+    """Return how much longer Python's ``repr`` writes the floats of orjson's JSON ``data``."""
+    if b"e-" not in data and b".0000" not in data:  # the common case, found by memchr
+        return 0
+    fix = 0
+    for match in _TOKEN.finditer(data):
+        number = match.group(1)
+        if number is not None and (b"e-" in number or b".0000" in number):
+            fix += len(float.__repr__(float(number))) - len(number)
+    return fix
