@@ -30,8 +30,9 @@ test: venv services
 lint: venv
 	$(BIN)/nox -s lint
 
+## Run every benchmark and rewrite docs/benchmarks.md; SKIP="soak deflate" keeps their last results.
 bench: venv services
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(if $(SKIP),--skip $(SKIP))
 
 clean:
 	rm -rf $(VENV) .nox build *.egg-info .pytest_cache .hypothesis example_project/db.sqlite3

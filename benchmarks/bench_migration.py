@@ -1,7 +1,8 @@
 """Migration benchmark: bytes per message and CPU per broadcast at each step of docs/migration.md.
 
 Run: ``python benchmarks/bench_migration.py [--members 200] [--broadcasts 200] [--rounds 5]``
-(prints a Markdown table; ``--json PATH`` also writes the figures).
+(prints a Markdown table and writes benchmarks/results/migration.json and .md; ``--out PATH``
+writes them elsewhere).
 
 Every step delivers the same chat messages (the chat messages of ``benchmarks/trace.py``, in a
 Channels ``{"type": "chat.message", "message": ...}`` envelope for the ``send_json`` steps) to
@@ -27,6 +28,7 @@ import asyncio
 import functools
 import json
 import os
+import platform
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -48,6 +50,8 @@ from benchmarks.trace import make_trace  # noqa: E402
 from reznet_ws.consumers import OptimizedConsumerMixin  # noqa: E402
 
 __all__ = ["main", "run_step"]
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class PlainConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -218,13 +222,51 @@ def render(results: list[dict[str, Any]], members: int) -> str:
     return "\n".join(lines)
 
 
+def result_doc(results: list[dict[str, Any]], members: int, broadcasts: int, rounds: int) -> dict:
+    """Return the result file's content: the command that reproduces it, the machine, the steps."""
+    command = "python benchmarks/bench_migration.py"
+    command += f" --members {members} --broadcasts {broadcasts} --rounds {rounds}"
+    return {
+        "command": command,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "members": members,
+        "broadcasts": broadcasts,
+        "rounds": rounds,
+        "steps": results,
+    }
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """Return the results section: the command, then the table."""
+    return (
+        f"Command: `{doc['command']}` (Python {doc['python']}, {doc['machine']}).\n\n"
+        + render(doc["steps"], doc["members"])
+        + "\n"
+    )
+
+
+def write_results(doc: dict[str, Any], out: Path) -> None:
+    """Write ``out`` (JSON) and its markdown section next to it (``.md``)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown(doc), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run every step; print the table (and write ``--json``)."""
+    """Run every step; print the table and write ``--out`` (JSON) and its ``.md``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=200)
     parser.add_argument("--broadcasts", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--out",
+        "--json",
+        type=Path,
+        default=RESULTS / "migration.json",
+        help="JSON results path, the markdown table goes next to it (.md); "
+        "default benchmarks/results/migration.json",
+    )
     args = parser.parse_args(argv)
 
     async def run_all() -> list[dict[str, Any]]:
@@ -232,8 +274,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = asyncio.run(run_all())
     print(render(results, args.members))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    write_results(result_doc(results, args.members, args.broadcasts, args.rounds), args.out)
     return 0
 
 

@@ -22,9 +22,14 @@ Results: per phase (before the stop, Redis down, Redis back but not yet deliveri
 client, after), the broadcasts sent / accepted / refused and the clients that missed accepted
 ones; the servers' drop counters over the same time; the time to recover (Redis answering PING
 to the completion of the first broadcast that reached every client); delivery latency
-percentiles (receive time - ``t``). A markdown summary is printed, everything goes to ``--out``.
+percentiles (receive time - ``t``). A markdown summary is printed; everything goes to ``--out``
+(default benchmarks/results/soak.json), the summary next to it (soak.md).
+
+The client side lives in ``benchmarks/soak_clients.py``, the analysis and the markdown summary in
+``benchmarks/soak_report.py``.
 
     python benchmarks/soak.py                      # 1,000 connections, 10 minutes
+    python benchmarks/soak.py --render             # rewrite results/soak.md from soak.json
     python benchmarks/soak.py --duration 60 --connections 200 --out /tmp/soak.json
 """
 
@@ -47,9 +52,21 @@ from array import array
 from pathlib import Path
 from typing import Any
 
+if str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.soak_clients import (
+    Client,
+    Results,
+    Sender,
+    connect,
+    loop_lag_monitor,
+    run_client,
+)
+from benchmarks.soak_report import analyse, markdown, write_results
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+RESULTS = REPO / "benchmarks" / "results"
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SAMPLE_EVERY = 10.0
@@ -163,127 +180,7 @@ def machine_busy() -> tuple[int, int]:
     return sum(parts) - idle, sum(parts)
 
 
-# ----------------------------------------------------------------------------- load generator
-
-
-class Results:
-    """What the clients saw: a bitmap of ``n`` per client, counts and last receive per ``n``."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.count = array("I", bytes(4 * total))
-        self.last_recv = array("d", bytes(8 * total))
-        self.lat_n = array("I")
-        self.lat_ms = array("f")
-        self.duplicates = 0
-        self.out_of_range = 0
-        self.bitmaps: list[bytearray] = []
-
-    def new_client(self) -> bytearray:
-        bitmap = bytearray(self.total // 8 + 1)
-        self.bitmaps.append(bitmap)
-        return bitmap
-
-    def tick(self, bitmap: bytearray, data: dict[str, Any], now: float) -> None:
-        n = data["n"]
-        if not 0 <= n < self.total:
-            self.out_of_range += 1
-            return
-        i, bit = n >> 3, 1 << (n & 7)
-        if bitmap[i] & bit:
-            self.duplicates += 1
-            return
-        bitmap[i] |= bit
-        self.count[n] += 1
-        if now > self.last_recv[n]:
-            self.last_recv[n] = now
-        self.lat_n.append(n)
-        self.lat_ms.append((now - data["t"]) * 1000.0)
-
-
-class Client:
-    def __init__(self, index: int, server: str, v2: bool) -> None:
-        self.index = index
-        self.server = server
-        self.v2 = v2
-        self.closed_at: float | None = None
-        self.close_code: int | None = None
-
-
-async def run_client(
-    ws: Any, client: Client, results: Results, bitmap: bytearray, codec: Any
-) -> None:
-    loads = json.loads
-    tick = results.tick
-    clock = time.time
-    try:
-        async for raw in ws:
-            now = clock()
-            if codec is not None:
-                for event, data in codec.decode_frame(raw):
-                    if event == "tick":
-                        tick(bitmap, data, now)
-            else:
-                msg = loads(raw)
-                if msg.get("event") == "tick":
-                    tick(bitmap, msg["data"], now)
-    except Exception as exc:  # a closed connection ends the client; recorded below
-        client.close_code = getattr(getattr(exc, "rcvd", None), "code", None)
-    finally:
-        client.closed_at = clock()
-        if client.close_code is None and ws.close_code is not None:
-            client.close_code = ws.close_code
-
-
-class Sender:
-    """The shouting (and probing) connection of one server."""
-
-    def __init__(self, name: str, ws: Any) -> None:
-        self.name = name
-        self.ws = ws
-        self.acks: dict[int, tuple[bool, float]] = {}
-        self.probe_waiter: asyncio.Future[dict[str, Any]] | None = None
-        self.reader = asyncio.ensure_future(self._read())
-
-    async def _read(self) -> None:
-        async for raw in self.ws:
-            msg = json.loads(raw)
-            event, data = msg.get("event"), msg.get("data")
-            if event == "shouted":
-                self.acks[data["n"]] = (bool(data["sent"]), time.time())
-            elif event == "probe" and self.probe_waiter and not self.probe_waiter.done():
-                self.probe_waiter.set_result(data)
-
-    async def probe(self, timeout: float = 5.0) -> dict[str, Any] | None:
-        self.probe_waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self.ws.send(json.dumps({"event": "probe", "data": {}}))
-            return await asyncio.wait_for(self.probe_waiter, timeout)
-        except Exception:
-            return None
-
-
-async def connect(uri: str, v2: bool) -> Any:
-    from websockets.asyncio.client import connect as ws_connect
-    from websockets.typing import Subprotocol
-
-    return await ws_connect(
-        uri,
-        subprotocols=[Subprotocol("reznet.v2")] if v2 else None,
-        compression=None,
-        ping_interval=None,
-        open_timeout=60,
-        close_timeout=2,
-        max_queue=None,
-    )
-
-
-async def loop_lag_monitor(lags: list[float], stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        before = loop.time()
-        await asyncio.sleep(0.1)
-        lags.append((loop.time() - before - 0.1) * 1000.0)
+# ----------------------------------------------------------------------------- load generation
 
 
 async def soak(args: argparse.Namespace, redis: Redis, servers: dict[str, dict[str, Any]]) -> dict:
@@ -458,347 +355,6 @@ async def soak(args: argparse.Namespace, redis: Redis, servers: dict[str, dict[s
     )
 
 
-# ----------------------------------------------------------------------------- analysis
-
-
-def percentile(sorted_values: list[float], p: float) -> float | None:
-    if not sorted_values:
-        return None
-    k = min(len(sorted_values) - 1, max(0, round(p / 100.0 * (len(sorted_values) - 1))))
-    return round(sorted_values[k], 1)
-
-
-def counter_delta(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, int]:
-    if not a or not b:
-        return {}
-    ca, cb = a["counters"], b["counters"]
-    keys = sorted(set(ca) | set(cb))
-    return {k: cb.get(k, 0) - ca.get(k, 0) for k in keys if k.startswith("error:")}
-
-
-def analyse(
-    args,
-    results,
-    clients,
-    senders,
-    sent_t,
-    sent_to,
-    t0,
-    t_end,
-    events,
-    probes_at,
-    samples,
-    lags,
-    connect_seconds,
-    connect_failures,
-) -> dict[str, Any]:
-    total = results.total
-    n_clients = len(clients)
-    down = events.get("redis_down", events.get("stop_issued"))
-    stop_issued = events.get("stop_issued")
-    back = events.get("redis_back")
-
-    def ack(n: int) -> tuple[bool, float] | None:
-        return senders[sent_to[n]].acks.get(n) if sent_to[n] else None
-
-    # A client that closed early can only miss what was sent after it closed: count it apart.
-    closed_at = sorted(
-        c.closed_at for c in clients if c.closed_at is not None and c.closed_at < t_end - 1
-    )
-
-    def expected(n: int) -> int:
-        return n_clients - sum(1 for when in closed_at if when < sent_t[n])
-
-    # Recovery: the first broadcast shouted after the stop that reached every client once Redis
-    # was back (one shouted as Redis was stopping may still have gone through before it died).
-    recovered_n = None
-    if stop_issued is not None and back is not None and n_clients:
-        for n in range(total):
-            if (
-                sent_t[n] >= stop_issued
-                and results.count[n] >= n_clients
-                and results.last_recv[n] >= back
-            ):
-                recovered_n = n
-                break
-    recovered_at = results.last_recv[recovered_n] if recovered_n is not None else None
-
-    def phase(n: int) -> str:
-        t = sent_t[n]
-        if stop_issued is None or t < stop_issued:
-            return "before"
-        if back is None or t < back:
-            return "outage"
-        if recovered_n is None or n < recovered_n:
-            return "recovering"
-        return "after"
-
-    phases: dict[str, dict[str, Any]] = {
-        p: {
-            "sent": 0,
-            "accepted": 0,
-            "refused": 0,
-            "unacked": 0,
-            "accepted_missed": 0,
-            "client_misses": 0,
-            "refused_but_delivered": 0,
-            "first_t": None,
-            "last_t": None,
-        }
-        for p in ("before", "outage", "recovering", "after")
-    }
-    missed_list: list[dict[str, Any]] = []
-    for n in range(total):
-        if sent_t[n] <= 0:
-            continue
-        ph = phases[phase(n)]
-        ph["sent"] += 1
-        rel = round(sent_t[n] - t0, 2)
-        ph["first_t"] = rel if ph["first_t"] is None else ph["first_t"]
-        ph["last_t"] = rel
-        a = ack(n)
-        if a is None:
-            ph["unacked"] += 1
-            continue
-        if not a[0]:
-            ph["refused"] += 1
-            if results.count[n]:
-                ph["refused_but_delivered"] += 1
-            continue
-        ph["accepted"] += 1
-        miss = expected(n) - results.count[n]
-        if miss > 0:
-            ph["accepted_missed"] += 1
-            ph["client_misses"] += miss
-            if len(missed_list) < 200:
-                missed_list.append(
-                    {
-                        "n": n,
-                        "server": sent_to[n],
-                        "t": rel,
-                        "acked_after_t": round(a[1] - t0, 2),
-                        "missed_by": miss,
-                        "phase": phase(n),
-                    }
-                )
-
-    # Latency: all deliveries, and those of broadcasts shouted before the stop or after recovery.
-    steady: list[float] = []
-    everything: list[float] = []
-    for n, ms in zip(results.lat_n, results.lat_ms, strict=True):
-        everything.append(ms)
-        if phase(n) in ("before", "after"):
-            steady.append(ms)
-    steady.sort()
-    everything.sort()
-    lat = {
-        "steady": {f"p{p}": percentile(steady, p) for p in (50, 95, 99)}
-        | {"max": round(steady[-1], 1) if steady else None, "count": len(steady)},
-        "all": {f"p{p}": percentile(everything, p) for p in (50, 95, 99)}
-        | {"max": round(everything[-1], 1) if everything else None, "count": len(everything)},
-    }
-    lags.sort()
-
-    def proc_summary(name: str) -> dict[str, Any]:
-        rows = [s[name] for s in samples if isinstance(s.get(name), dict) and "rss_kb" in s[name]]
-        run = [
-            r
-            for s, r in zip([s for s in samples if "rss_kb" in s.get(name, {})], rows, strict=True)
-            if s["label"] != "idle"
-        ]
-        start, end = run[0], run[-1]
-        return {
-            "idle_rss_kb": rows[0]["rss_kb"],
-            "idle_fds": rows[0]["fds"],
-            "start_rss_kb": start["rss_kb"],
-            "end_rss_kb": end["rss_kb"],
-            "max_rss_kb": max(r["rss_kb"] for r in run),
-            "rss_growth_kb": end["rss_kb"] - start["rss_kb"],
-            "start_fds": start["fds"],
-            "end_fds": end["fds"],
-            "max_fds": max(r["fds"] for r in run),
-            "cpu_s": round(end["cpu_s"] - start["cpu_s"], 1),
-        }
-
-    names = list(senders)
-    server_deltas = {
-        name: counter_delta(
-            (probes_at.get("before_stop") or {}).get(name), (probes_at.get("end") or {}).get(name)
-        )
-        for name in names
-    }
-    counted = {
-        k: sum(d.get(k, 0) for d in server_deltas.values())
-        for k in (
-            "error:broadcast_failed",
-            "error:broadcast_missed",
-            "error:slow_client_drop",
-            "error:undeliverable_on_close",
-            "error:slow_client_closed",
-            "error:discarded_on_close",
-            "error:layer_unavailable",
-        )
-    }
-    run_seconds = t_end - t0
-    end_sample = samples[-1]
-    busy = [
-        s["machine_busy_pct"]
-        for s in samples
-        if s["label"] == "run" and s["machine_busy_pct"] is not None
-    ]
-
-    out = {
-        "command": " ".join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]]),
-        "config": {
-            "duration_s": args.duration,
-            "connections": args.connections,
-            "rate": args.rate,
-            "restart_at_s": args.restart_at,
-            "outage_s": args.outage,
-            "v2_every": args.v2_every,
-        },
-        "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
-        "clients": {
-            "connected": n_clients,
-            "v2": sum(c.v2 for c in clients),
-            "connect_failures": len(connect_failures),
-            "connect_failure_examples": connect_failures[:5],
-            "connect_seconds": round(connect_seconds, 1),
-            "closed_before_end": len(closed_at),
-            "close_codes": sorted(
-                {
-                    str(c.close_code)
-                    for c in clients
-                    if c.closed_at is not None and c.closed_at < t_end - 1
-                }
-            ),
-        },
-        "broadcasts": {
-            "shouted": sum(p["sent"] for p in phases.values()),
-            "accepted": sum(p["accepted"] for p in phases.values()),
-            "refused": sum(p["refused"] for p in phases.values()),
-            "unacked": sum(p["unacked"] for p in phases.values()),
-        },
-        "phases": phases,
-        "loss": {
-            "outside_outage_client_misses": phases["before"]["client_misses"]
-            + phases["recovering"]["client_misses"]
-            + phases["after"]["client_misses"],
-            "before_stop_client_misses": phases["before"]["client_misses"],
-            "outage_client_misses": phases["outage"]["client_misses"],
-            "recovering_client_misses": phases["recovering"]["client_misses"],
-            "after_recovery_client_misses": phases["after"]["client_misses"],
-            "servers_counted_since_stop": counted,
-            "servers_counted_since_stop_per_server": server_deltas,
-            "duplicates": results.duplicates,
-            "out_of_range": results.out_of_range,
-            "missed_broadcasts": missed_list,
-        },
-        "redis": {
-            "stop_issued_s": round(stop_issued - t0, 2) if stop_issued else None,
-            "down_s": round(down - t0, 2) if down else None,
-            "back_s": round(back - t0, 2) if back else None,
-            "down_for_s": round(back - down, 2) if back and down else None,
-        },
-        "recovery": {
-            "first_full_broadcast_n": recovered_n,
-            "its_send_time_s": round(sent_t[recovered_n] - t0, 2)
-            if recovered_n is not None
-            else None,
-            "time_to_recover_s": round(recovered_at - back, 2)
-            if recovered_at is not None and back is not None
-            else None,
-        },
-        "latency_ms": lat,
-        "servers": {name: proc_summary(name) for name in names},
-        "server_counters_end": {name: (probes_at.get("end") or {}).get(name) for name in names},
-        "loadgen": {
-            "cpu_s": end_sample["loadgen_cpu_s"],
-            "cpu_pct_of_core": round(100 * end_sample["loadgen_cpu_s"] / run_seconds, 1),
-            "loop_lag_ms": {
-                "p50": percentile(lags, 50),
-                "p99": percentile(lags, 99),
-                "max": round(lags[-1], 1) if lags else None,
-            },
-        },
-        "machine_busy_pct": {
-            "mean": round(sum(busy) / len(busy), 1) if busy else None,
-            "max": max(busy) if busy else None,
-        },
-        "run_seconds": round(run_seconds, 1),
-        "samples": samples,
-    }
-    return out
-
-
-def markdown(r: dict[str, Any]) -> str:
-    def kb(v: int | None) -> str:
-        return "-" if v is None else f"{v / 1024:.1f} MB"
-
-    s = r["servers"]
-    names = list(s)
-    ph = r["phases"]
-    loss = r["loss"]
-    counted = loss["servers_counted_since_stop"]
-    lines = [
-        f"Command: `python {r['command']}`",
-        "",
-        f"{r['clients']['connected']} clients ({r['clients']['v2']} v2), "
-        f"{r['config']['rate']:g} broadcasts/s for {r['config']['duration_s']:g} s; Redis "
-        f"stopped at +{r['redis']['down_s']} s, back (empty) at +{r['redis']['back_s']} s; "
-        f"machine busy {r['machine_busy_pct']['mean']} % on average "
-        f"(max {r['machine_busy_pct']['max']} %).",
-        "",
-        "| figure | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
-        "| RSS start / end / max | "
-        + " | ".join(
-            f"{kb(s[n]['start_rss_kb'])} / {kb(s[n]['end_rss_kb'])} / {kb(s[n]['max_rss_kb'])}"
-            for n in names
-        )
-        + " |",
-        "| RSS growth over the run | "
-        + " | ".join(f"{s[n]['rss_growth_kb'] / 1024:+.1f} MB" for n in names)
-        + " |",
-        "| open fds start / end (max) | "
-        + " | ".join(f"{s[n]['start_fds']} / {s[n]['end_fds']} ({s[n]['max_fds']})" for n in names)
-        + " |",
-        "| CPU over the run | " + " | ".join(f"{s[n]['cpu_s']} s" for n in names) + " |",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| broadcasts shouted / accepted / refused / no answer | {r['broadcasts']['shouted']} / "
-        f"{r['broadcasts']['accepted']} / {r['broadcasts']['refused']} / "
-        f"{r['broadcasts']['unacked']} |",
-        f"| servers' `error:broadcast_failed` since the stop | "
-        f"{counted.get('error:broadcast_failed', 0)} |",
-        f"| servers' `error:broadcast_missed` since the stop (client misses the receiving "
-        f"processes counted) | {counted.get('error:broadcast_missed', 0)} |",
-        f"| loss outside the outage (client misses of accepted broadcasts: before the stop / "
-        f"after Redis is back) | **{loss['outside_outage_client_misses']}** "
-        f"({loss['before_stop_client_misses']} / "
-        f"{loss['recovering_client_misses'] + loss['after_recovery_client_misses']}) |",
-        f"| loss inside the outage (accepted broadcasts missed / client misses) | "
-        f"{ph['outage']['accepted_missed']} / {ph['outage']['client_misses']} |",
-        f"| counted by the servers since the stop (slow_client_drop / undeliverable_on_close / "
-        f"layer_unavailable faults) | {counted.get('error:slow_client_drop', 0)} / "
-        f"{counted.get('error:undeliverable_on_close', 0)} / "
-        f"{counted.get('error:layer_unavailable', 0)} |",
-        f"| Redis down for | {r['redis']['down_for_s']} s |",
-        f"| time to recover (Redis back to first broadcast at every client) | "
-        f"{r['recovery']['time_to_recover_s']} s |",
-        "| delivery latency p50 / p95 / p99 / max (outside the outage) | "
-        + " / ".join(f"{r['latency_ms']['steady'][k]} ms" for k in ("p50", "p95", "p99", "max"))
-        + " |",
-        f"| clients closed before the end / duplicates | {r['clients']['closed_before_end']} / "
-        f"{loss['duplicates']} |",
-        f"| load generator CPU / event-loop lag p99 | {r['loadgen']['cpu_pct_of_core']} % of a "
-        f"core / {r['loadgen']['loop_lag_ms']['p99']} ms |",
-    ]
-    return "\n".join(lines)
-
-
 # ----------------------------------------------------------------------------- main
 
 
@@ -825,8 +381,24 @@ def main(argv: list[str] | None = None) -> int:
         default=25,
         help="one client in this many speaks reznet.v2 (0: none)",
     )
-    parser.add_argument("--out", type=Path, default=None, help="JSON results path")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "soak.json",
+        help="JSON results path, the markdown summary goes next to it (.md); "
+        "default benchmarks/results/soak.json",
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="run nothing: rewrite the .md of the existing --out file",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        result = json.loads(args.out.read_text())
+        result["markdown"] = markdown(result)
+        write_results(result, args.out)
+        return 0
     if args.restart_at is None:
         args.restart_at = args.duration / 2
 
@@ -896,10 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         result["markdown"] = md
         print()
         print(md)
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(result, indent=1, default=str))
-            print(f"\nresults: {args.out}")
+        write_results(result, args.out)
         code = 0
     finally:
         for info in servers.values():

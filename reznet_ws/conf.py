@@ -7,7 +7,6 @@ at call time. It is cached, and the cache is cleared on Django's ``setting_chang
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -72,23 +71,29 @@ def get_config() -> Mapping[str, Any]:
 
     Without Django settings (no ``DJANGO_SETTINGS_MODULE`` and nothing configured yet, as when
     ``reznet-daphne`` serves a plain ASGI app) this is the defaults alone, not cached, so settings
-    configured later are seen.
+    configured later are seen. Called on the message path: a cached read is one global lookup.
     """
+    cached = _cached
+    if cached is not None:
+        return cached
     if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
         return _DEFAULTS_VIEW
-    return _merged()
+    return _load()
 
 
 _DEFAULTS_VIEW: Mapping[str, Any] = MappingProxyType(DEFAULTS)
+_cached: Mapping[str, Any] | None = None
 
 
-@functools.lru_cache(maxsize=1)
-def _merged() -> Mapping[str, Any]:
+def _load() -> Mapping[str, Any]:
+    global _cached
     user: Mapping[str, Any] = getattr(settings, "REZNET_WS", None) or {}
-    return MappingProxyType({**DEFAULTS, **user})
+    _cached = MappingProxyType({**DEFAULTS, **user})
+    return _cached
 
 
 @receiver(setting_changed)
 def _clear_cache(*, setting: str, **kwargs: Any) -> None:
+    global _cached
     if setting == "REZNET_WS":
-        _merged.cache_clear()
+        _cached = None

@@ -23,7 +23,7 @@ from rest_framework.test import APIRequestFactory, force_authenticate
 
 from reznet_ws.api.health import cache_probe, stats_probe
 from reznet_ws.api.views import HealthView
-from reznet_ws.delivery import hub as fanout
+from reznet_ws.delivery import process
 from reznet_ws.stats import StatsRecorder
 
 from .conftest import client_for, free_port
@@ -241,11 +241,11 @@ def test_degraded_when_a_hub_cannot_reach_its_layer(users: dict[str, Any]) -> No
 
 def test_the_default_hook_reads_the_fanout_hubs() -> None:
     layer = get_channel_layer()
-    fanout.note_send_failure(layer, ConnectionError("Redis is gone"))
+    process.note_send_failure(layer, ConnectionError("Redis is gone"))
     try:
         assert Client().get(URL).json() == {"status": "degraded"}
     finally:
-        fanout.note_send_success(layer)
+        process.note_send_success(layer)
     assert Client().get(URL).json() == {"status": "healthy"}
 
 

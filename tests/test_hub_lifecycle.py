@@ -14,7 +14,8 @@ from channels.testing import WebsocketCommunicator
 from reznet_ws.codec import SUBPROTOCOL, Codec
 from reznet_ws.consumers import OptimizedConsumerMixin
 from reznet_ws.delivery.connection import Connection
-from reznet_ws.delivery.hub import get_hub, layer_problems, live_consumers, note_send_success
+from reznet_ws.delivery.hub import get_hub, layer_problems
+from reznet_ws.delivery.process import live_consumers, note_send_success
 from reznet_ws.encoding import default_field_map
 from reznet_ws.stats import get_recorder
 

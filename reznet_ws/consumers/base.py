@@ -20,7 +20,8 @@ from ..codec import Codec, FieldMap
 from ..conf import get_config
 from ..delivery.connection import Connection
 from ..delivery.drops import report_drop
-from ..delivery.hub import _live, get_hub
+from ..delivery.hub import get_hub
+from ..delivery.process import track, untrack
 from ..delivery.resilience import resilient_receive
 from ..encoding import codec_for, default_field_map
 from ..stats import get_recorder
@@ -97,7 +98,7 @@ class ConsumerBase:
         self._connection = Connection(send)
         if self._sync:
             self._sync_send = async_to_sync(self._connection.outbox.send)
-        _live.add(self)
+        track(self)
         try:
             await super().__call__(scope, receive, send)  # type: ignore[misc]
         finally:
@@ -137,7 +138,7 @@ class ConsumerBase:
         if self._cleaned_up:
             return
         self._cleaned_up = True
-        _live.discard(self)
+        untrack(self)
         if self._connection is not None:
             self._connection.closed()
         try:

@@ -13,16 +13,14 @@ The hub is state that outlives any one connection, so it heals itself:
   layer error, so neither expiry nor a Redis restart (with or without its data) ends delivery;
 - a layer fault is retried with bounded backoff, counted, logged rate-limited and reported by
   :func:`layer_problems` (``/health`` reads it) until the layer answers again;
-- its channel gets a capacity of :data:`HUB_CAPACITY` (or the layer's own, if larger), and it is
-  drained continuously (delivery never waits on a socket).
+- its channel gets a capacity of ``HUB_CAPACITY`` (see :mod:`.process`), and it is drained
+  continuously (delivery never waits on a socket).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import time
 import uuid
 import weakref
 from collections import Counter, OrderedDict
@@ -33,39 +31,24 @@ from ..encoding import broadcast_cache
 from ..stats import get_recorder
 from .drops import report_drop, report_fault
 from .prepared import Broadcast
+from .process import (
+    HUB_CHANNEL_PREFIX,
+    capacities,
+    ensure_hub_capacity,
+    layer_label,
+    recent_send_failures,
+)
 
 if TYPE_CHECKING:
-    from ..consumers.base import ConsumerBase
     from .connection import Connection
 
-__all__ = [
-    "HUB_CAPACITY",
-    "HUB_CHANNEL_PREFIX",
-    "Hub",
-    "ensure_hub_capacity",
-    "get_hub",
-    "layer_problems",
-    "live_consumers",
-    "note_send_failure",
-    "note_send_success",
-    "shutdown_connections",
-]
+__all__ = ["Hub", "get_hub", "layer_problems"]
 
 logger = logging.getLogger("reznet_ws.delivery.hub")
-
-#: Names of hub channels start with this (on layers with per-channel capacities).
-HUB_CHANNEL_PREFIX = "reznet_hub."
-#: Capacity of hub channels unless the layer's ``channel_capacity`` names ``reznet_hub.``.
-HUB_CAPACITY = 100_000
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Hub]] = (
     weakref.WeakKeyDictionary()
 )
-_live: weakref.WeakSet[ConsumerBase] = weakref.WeakSet()
-#: Layer label -> (monotonic time, description) of the last failed broadcast send.
-_send_failures: dict[str, tuple[float, str]] = {}
-#: Seconds a failed broadcast send keeps its layer reported by :func:`layer_problems`.
-SEND_FAILURE_MEMORY = 10.0
 
 
 def get_hub(layer: Any) -> Hub:
@@ -78,93 +61,18 @@ def get_hub(layer: Any) -> Hub:
     return hub
 
 
-def layer_label(layer: Any) -> str:
-    """Return the ``CHANNEL_LAYERS`` alias of ``layer`` (its class name if it has none)."""
-    from channels.layers import channel_layers
-
-    for alias, backend in list(channel_layers.backends.items()):
-        if backend is layer:
-            return str(alias)
-    return type(layer).__name__
-
-
 def layer_problems() -> dict[str, str]:
     """Return ``{layer label: problem}`` for every layer this process cannot use right now.
 
     Empty when every hub reaches its layer and no broadcast failed in the last
-    :data:`SEND_FAILURE_MEMORY` seconds. Safe to call from any thread.
+    ``SEND_FAILURE_MEMORY`` seconds. Safe to call from any thread.
     """
-    problems: dict[str, str] = {}
-    now = time.monotonic()
-    for label, (when, detail) in list(_send_failures.items()):
-        if now - when < SEND_FAILURE_MEMORY:
-            problems[label] = f"broadcast failed: {detail}"
+    problems = recent_send_failures()
     for per_loop in list(_hubs.values()):
         for hub in list(per_loop.values()):
             if hub.problem is not None:
                 problems[hub.label] = hub.problem
     return problems
-
-
-def note_send_failure(layer: Any, exc: BaseException) -> None:
-    """Called when a broadcast could not be handed to ``layer``."""
-    _send_failures[layer_label(layer)] = (time.monotonic(), f"{type(exc).__name__}: {exc}")
-
-
-def note_send_success(layer: Any) -> None:
-    """Called after a broadcast reached ``layer``: it is usable again."""
-    if _send_failures:
-        _send_failures.pop(layer_label(layer), None)
-
-
-def live_consumers() -> list[ConsumerBase]:
-    """Return the mixin consumers of this process whose connection is still open."""
-    return list(_live)
-
-
-async def shutdown_connections(code: int = 1001, timeout: float = 5.0) -> int:
-    """Close every accepted connection of this event loop with ``code``; return how many.
-
-    Each consumer flushes its pending batch first. Called by ``reznet-daphne`` on SIGTERM.
-    """
-    loop = asyncio.get_running_loop()
-    consumers = [c for c in _live if c._reznet_loop is loop and c.is_open()]
-    if not consumers:
-        return 0
-    closes = [asyncio.ensure_future(c.close_connection(code)) for c in consumers]
-    done, pending = await asyncio.wait(closes, timeout=timeout)
-    for task in pending:
-        task.cancel()
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("Closing a connection at shutdown failed: %r", task.exception())
-    return len(consumers)
-
-
-_capacity_set: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _capacities(layer: Any) -> list[Any] | None:
-    # BaseChannelLayer keeps ``channel_capacity`` as a list of (compiled pattern, capacity),
-    # first match wins; pub/sub layers keep no queues and have none.
-    patterns = getattr(layer, "channel_capacity", None)
-    return patterns if isinstance(patterns, list) else None
-
-
-def ensure_hub_capacity(layer: Any) -> None:
-    """Give hub channels :data:`HUB_CAPACITY` in ``layer`` unless its config names them.
-
-    Capacity is checked by the sending process, so every process that broadcasts calls this
-    (once per layer). A ``channel_capacity`` pattern starting with ``reznet_hub`` wins.
-    """
-    if layer in _capacity_set:
-        return
-    patterns = _capacities(layer)
-    if patterns is not None and not any(
-        str(getattr(p, "pattern", "")).startswith("reznet_hub") for p, _ in patterns
-    ):
-        patterns.insert(0, (re.compile(re.escape(HUB_CHANNEL_PREFIX) + ".*"), HUB_CAPACITY))
-    _capacity_set.add(layer)
 
 
 class Hub:
@@ -239,7 +147,7 @@ class Hub:
 
     async def _start(self) -> None:
         if self.channel is None:
-            if _capacities(self.layer) is not None:
+            if capacities(self.layer) is not None:
                 # A channel of its own name: its own capacity (see ensure_hub_capacity) and,
                 # on channels_redis, its own blocking pop beside the consumers' shared one.
                 ensure_hub_capacity(self.layer)

@@ -19,7 +19,7 @@ from channels.layers import get_channel_layer
 from ..codec.errors import check_event_name
 from ..encoding import EncodedEvent, broadcast_cache, codec_for, default_field_map
 from .drops import report_drop
-from .hub import ensure_hub_capacity, note_send_failure, note_send_success
+from .process import ensure_hub_capacity, note_send_failure, note_send_success
 
 __all__ = ["BROADCAST_TYPE", "broadcast", "broadcast_sync"]
 

@@ -140,8 +140,8 @@ class DeflateServer(daphne.server.Server):
         """Stop listening, close every WebSocket with 1001 and wait for them and their apps.
 
         reznet consumers close themselves (after flushing their batch) through
-        ``reznet_ws.delivery.hub.shutdown_connections``; any other open WebSocket gets a close frame
-        1001 from the server. Waits at most :attr:`shutdown_timeout` seconds in all.
+        ``reznet_ws.delivery.process.shutdown_connections``; any other open WebSocket gets a
+        close frame 1001 from the server. Waits at most :attr:`shutdown_timeout` seconds in all.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.shutdown_timeout
@@ -171,7 +171,7 @@ class DeflateServer(daphne.server.Server):
         if not settings.configured:
             return
         try:
-            from reznet_ws.delivery.hub import shutdown_connections
+            from reznet_ws.delivery.process import shutdown_connections
         except Exception:  # no reznet consumers in this process (or an older reznet_ws)
             return
         try:

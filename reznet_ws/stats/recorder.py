@@ -6,6 +6,9 @@ flush to the store as a numbered batch. A batch that is not acknowledged (an err
 sent again unchanged, with the same number, until it is; the store adds a number once, so a batch
 that timed out but was applied anyway is not counted twice. Counts recorded meanwhile go into the
 next batch.
+
+The flushing itself (batches, acknowledgement, retries) is in :mod:`.flushing`; this module
+holds the counting on the message path, the flush thread and the process-wide instance.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ import uuid
 import weakref
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..conf import get_config
+from .flushing import _Batch, _Flushing
 from .payload_log import log_payload
 from .store import StatsStore, StatsUnavailable
 
@@ -32,13 +35,6 @@ logger = logging.getLogger("reznet_ws.stats")
 
 #: The event name that stands for all events past :attr:`StatsRecorder.max_events`.
 OTHER_EVENT = "(other)"
-_GAUGE_KEYS = ("active_connections", "connections:")
-
-
-def _gauges(counters: Counter[str]) -> dict[str, int]:
-    return {
-        k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("connections:") and v
-    }
 
 
 def _new_process_id() -> str:
@@ -46,18 +42,7 @@ def _new_process_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-@dataclass(frozen=True)
-class _Batch:
-    """One numbered flush: its deltas, and the totals they bring the store up to."""
-
-    sequence: int
-    counters: dict[str, int]
-    minutes: dict[int, tuple[int, ...]]
-    totals: Counter[str]
-    minute_totals: dict[int, list[int]]
-
-
-class StatsRecorder:
+class StatsRecorder(_Flushing):
     """Accumulates counters in process; a daemon thread flushes them every ``STATS_FLUSH_INTERVAL``.
 
     ``counters`` holds the cumulative counts of this process (flat names such as
@@ -83,7 +68,8 @@ class StatsRecorder:
         self.process_id = _new_process_id()
         self.counters: Counter[str] = Counter()
         self.minutes: dict[int, list[int]] = {}
-        self._events: set[str] = set()
+        #: Event name -> its four counter names (built once per name, not once per message).
+        self._events: dict[str, tuple[str, str, str, str]] = {}
         self._flushed: Counter[str] = Counter()
         self._flushed_minutes: dict[int, list[int]] = {}
         self._sequence = 0  # the number of the last batch taken
@@ -124,20 +110,17 @@ class StatsRecorder:
         original, optimized = original_bytes * count, optimized_bytes * count
         minute = int(self.clock() // 60)
         with self.lock:
-            if event not in self._events:
-                if len(self._events) >= self.max_events:
-                    event = OTHER_EVENT
-                self._events.add(event)
+            keys = self._events.get(event) or self._event_keys(event)
             c = self.counters
             c["total_messages"] += count
             c["total_bytes_original"] += original
             c["total_bytes_optimized"] += optimized
-            c[f"event:{event}"] += count
-            c[f"event_original:{event}"] += original
-            c[f"event_optimized:{event}"] += optimized
+            c[keys[0]] += count
+            c[keys[1]] += original
+            c[keys[2]] += optimized
             if compressed:
                 c["compressed_messages"] += count
-                c[f"event_compressed:{event}"] += count
+                c[keys[3]] += count
             bucket = self.minutes.get(minute)
             if bucket is None:
                 bucket = self.minutes[minute] = [0, 0, 0]
@@ -145,6 +128,23 @@ class StatsRecorder:
             bucket[1] += original
             bucket[2] += optimized
         self._ensure_started()
+
+    def _event_keys(self, event: str) -> tuple[str, str, str, str]:
+        # Called under ``lock`` for a name not seen yet; past ``max_events`` it counts as
+        # ``(other)``.
+        if len(self._events) >= self.max_events:
+            event = OTHER_EVENT
+            known = self._events.get(event)
+            if known is not None:
+                return known
+        keys = (
+            f"event:{event}",
+            f"event_original:{event}",
+            f"event_optimized:{event}",
+            f"event_compressed:{event}",
+        )
+        self._events[event] = keys
+        return keys
 
     def _add(self, *pairs: tuple[str, int]) -> None:
         if not self.enabled():
@@ -179,156 +179,6 @@ class StatsRecorder:
     def record_wire_bytes(self, sent: int, received: int) -> None:
         """Called by the server with the bytes a connection wrote to / read from the socket."""
         self._add(("wire_bytes_sent", sent), ("wire_bytes_received", received))
-
-    # -------------------------------------------------------------- flushing
-
-    @property
-    def flush_interval(self) -> float:
-        """Seconds between flushes (``STATS_FLUSH_INTERVAL``)."""
-        return float(get_config()["STATS_FLUSH_INTERVAL"])
-
-    @property
-    def process_ttl(self) -> float:
-        """Seconds this process's gauges outlive its last heartbeat."""
-        return max(self.min_process_ttl, 5 * self.flush_interval)
-
-    @property
-    def available(self) -> bool:
-        """False after a failed flush, until one succeeds."""
-        return self._available
-
-    def gauges(self) -> dict[str, int]:
-        """Return this process's open connections per protocol version (``{"v2": 3}``)."""
-        with self.lock:
-            return _gauges(self.counters)
-
-    def pending(self) -> tuple[dict[str, int], dict[int, tuple[int, ...]]]:
-        """Return the counter and per-minute deltas not yet flushed."""
-        with self.lock:
-            return self._diff()
-
-    def _diff(self) -> tuple[dict[str, int], dict[int, tuple[int, ...]]]:
-        counters = {
-            k: v - self._flushed[k]
-            for k, v in self.counters.items()
-            if v != self._flushed[k] and not k.startswith(_GAUGE_KEYS)
-        }
-        minutes = {}
-        for minute, values in self.minutes.items():
-            done = self._flushed_minutes.get(minute, (0, 0, 0))
-            delta = tuple(a - b for a, b in zip(values, done, strict=True))
-            if any(delta):
-                minutes[minute] = delta
-        return counters, minutes
-
-    def _mark_flushed(self, counters: Counter[str], minutes: dict[int, list[int]]) -> None:
-        # Called under ``lock``. Minutes past the hour are in the store (or too old to show).
-        self._flushed = counters
-        horizon = int(self.clock() // 60) - 61
-        self._flushed_minutes = {m: v for m, v in minutes.items() if m >= horizon}
-        for m in [m for m in self.minutes if m < horizon]:
-            del self.minutes[m]
-
-    def flush(self, wait: float = -1) -> bool:
-        """Send what was counted since the last flush to the store; return False on failure.
-
-        Called by the flush thread, at exit and by :func:`~reznet_ws.stats.get_stats` before it
-        reads. Never raises: a failure is logged once and retried by the next flush. ``wait``
-        bounds the wait for a flush already running (seconds; -1: no bound).
-        """
-        if not self._flush_lock.acquire(timeout=wait):
-            return False
-        try:
-            return self._flush()
-        finally:
-            self._flush_lock.release()
-
-    def _flush(self) -> bool:
-        # Called with ``_flush_lock`` held. A batch not acknowledged goes first, unchanged; once
-        # it is in, what was counted since it was taken follows under the next number.
-        retried = self._in_flight is not None
-        if not self._send(self._in_flight or self._take_batch(), heartbeat=True):
-            return False
-        return self._send(self._take_batch(), heartbeat=False) if retried else True
-
-    def _take_batch(self) -> _Batch | None:
-        with self.lock:
-            counters, minutes = self._diff()
-            if not (counters or minutes):
-                return None
-            self._sequence += 1
-            self._in_flight = _Batch(
-                self._sequence,
-                counters,
-                minutes,
-                self.counters.copy(),
-                {m: list(v) for m, v in self.minutes.items()},
-            )
-            return self._in_flight
-
-    def _send(self, batch: _Batch | None, heartbeat: bool) -> bool:
-        gauges = self.gauges()
-        process = None
-        if heartbeat and (gauges or self._published):
-            process = (self.process_id, gauges, self.process_ttl)
-        if batch is None and process is None:
-            return True
-        # Gauges alone go under the last acknowledged number: the store refreshes them only.
-        sequence = (self.process_id, batch.sequence if batch else self._sequence)
-        try:
-            applied = self.store.apply(
-                batch.counters if batch else {}, batch.minutes if batch else {}, process, sequence
-            )
-        except StatsUnavailable as exc:
-            self._set_available(False, exc)
-            return False
-        if batch is not None and not applied:
-            logger.debug("Stats flush %s had been applied already; not counted again.", sequence)
-        if process is not None:
-            self._published = bool(gauges)
-        if batch is not None:
-            with self.lock:
-                self._mark_flushed(batch.totals, batch.minute_totals)
-                self._in_flight = None
-        self._set_available(True)
-        return True
-
-    def discard_pending(self) -> None:
-        """Forget what was counted since the last flush (a batch not acknowledged included)."""
-        with self._flush_lock, self.lock:
-            self._in_flight = None
-            self._mark_flushed(self.counters.copy(), {m: list(v) for m, v in self.minutes.items()})
-
-    def reset(self) -> None:
-        """Zero the shared counters and forget this process's unflushed counts.
-
-        Raises :class:`~reznet_ws.stats.StatsUnavailable` when the cache is down. Open connections
-        are live state and stay counted.
-        """
-        with self._flush_lock:
-            with self.lock:
-                counters = self.counters.copy()
-                minutes = {m: list(v) for m, v in self.minutes.items()}
-            now = int(self.clock() // 60)
-            self.store.reset(range(now - 61, now + 1))
-            with self.lock:
-                self._in_flight = None
-                self._mark_flushed(counters, minutes)
-
-    def _set_available(self, available: bool, exc: Exception | None = None) -> None:
-        if available == self._available:
-            return
-        self._available = available
-        alias = self.store.alias
-        if available:
-            logger.info("Stats cache %r is reachable again; flushed the pending counts.", alias)
-        else:
-            logger.warning(
-                "Stats cache %r is unavailable (%s); counting continues in process and is "
-                "flushed when it is back.",
-                alias,
-                exc,
-            )
 
     def _ensure_started(self) -> None:
         if self._thread is None and self.autostart:
