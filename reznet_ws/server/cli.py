@@ -23,6 +23,7 @@ from reznet_ws.server.arguments import (
     shutdown_overrides,
 )
 from reznet_ws.server.deflate import InvalidDeflateOptions
+from reznet_ws.server.limits import raise_open_file_limit
 from reznet_ws.server.server import DeflateServer
 
 __all__ = ["CommandLineInterface", "main"]
@@ -49,6 +50,7 @@ class CommandLineInterface(daphne.cli.CommandLineInterface):
             deflate_overrides=deflate_overrides(options),
             **shutdown_overrides(options),
         )
+        raise_open_file_limit()
         try:
             super().run(args)
         except InvalidDeflateOptions as exc:
