@@ -23,7 +23,7 @@ run: venv
 services:
 	bash scripts/ensure-services.sh
 
-## Set everything up and run every test: lint, JS, docs, Python 3.11 + Django 5.2, 3.12 + Django 6.
+## Set everything up and run every test: lint, JS, docs, Python 3.11 (oldest pins), 3.13 (newest), the wheel.
 test: venv services
 	$(BIN)/nox
 
