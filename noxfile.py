@@ -32,6 +32,7 @@ OLDEST = [
     "autobahn==26.7.1",
     "djangorestframework==3.15.*",
     "drf-spectacular==0.27.*",
+    "msgpack==1.0.*",
 ]
 #: python -> what pip installs next to ".[test]"; every version but the oldest is upgraded eagerly.
 MATRIX = {

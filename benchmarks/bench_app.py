@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import json
 import os
 import re
 import time
@@ -45,8 +46,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import path
 
+from benchmarks.floor import floor_frame, measure_floor, summarize_rounds, websocket_sockets
 from benchmarks.trace import make_trace
 from reznet_ws.consumers import OptimizedConsumerMixin
+from reznet_ws.server.twisted_compat import find_protocol
 
 __all__ = [
     "BaselineConsumer",
@@ -92,6 +95,23 @@ def bench_event(seq: int) -> tuple[str, dict[str, Any]]:
     """
     event, data = _trace()[seq % _TRACE_LEN]
     return event, {"bench_seq": seq, "bench_t": 0.0, **data}
+
+
+def mean_frame_size(target: str, count: int) -> int:
+    """Return the mean payload size of the first ``count`` events of the trace as ``target`` sends
+    them: v1 JSON for the baseline, v2 frames (gzip allowed) for ours."""
+    from reznet_ws.codec import Codec
+
+    codec = Codec()
+    events = [bench_event(seq) for seq in range(max(1, min(count, _TRACE_LEN)))]
+    sizes = []
+    for event, data in events:
+        if target == "baseline":
+            sizes.append(len(json.dumps({"event": event, "data": data})))
+        else:
+            payload, _ = codec.finalize(codec.encode_event(event, data), allow_gzip=True)
+            sizes.append(len(payload if isinstance(payload, bytes) else payload.encode()))
+    return round(sum(sizes) / len(sizes))
 
 
 def process_stats() -> dict[str, Any]:
@@ -180,6 +200,8 @@ class ControlConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
             await self.send_event("clock", {"time": time.time()}, optimize=False)
         elif event == "stop" and self.ticker is not None:
             self.ticker.cancel()
+        elif event == "floor":
+            await self.send_event("floor", await self.measure_floor(data), optimize=False)
         elif event == "start":
             try:
                 spec = self.parse_start(data)
@@ -190,6 +212,24 @@ class ControlConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
                 await self.send_event("error", {"detail": "already running"}, optimize=False)
                 return
             self.ticker = asyncio.ensure_future(self.guarded_ticker(spec))
+
+    async def measure_floor(self, data: Any) -> dict[str, Any]:
+        """Return the floor of this run's broadcasts on this server's sockets (benchmarks.floor).
+
+        ``data``: ``{"target": T, "count": C, "rounds": R}``; the frame has the mean size of
+        the first ``C`` events of the trace as ``T`` sends them.
+        """
+        spec = data if isinstance(data, dict) else {}
+        rounds = max(1, min(int(spec.get("rounds", 20)), 200))
+        size = mean_frame_size(str(spec.get("target", "ours")), int(spec.get("count", 100)))
+        frame = floor_frame(size)
+        protocol = find_protocol(self.base_send)  # not the control socket itself
+        sockets = websocket_sockets(exclude=protocol)
+        spent = []
+        for _ in range(rounds):
+            spent.append(measure_floor(sockets, frame))
+            await asyncio.sleep(0.05)  # let the clients read before the next round
+        return summarize_rounds(spent, len(sockets), frame)
 
     async def guarded_ticker(self, spec: dict[str, Any]) -> None:
         """Run the ticker; tell the orchestrator when it fails instead of leaving it waiting."""

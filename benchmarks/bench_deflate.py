@@ -186,7 +186,8 @@ class Server:
             self.port = s.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
         argv = [sys.executable, "-m", "reznet_ws.server.cli", "-v", "0", "-b", "127.0.0.1",
-                "-p", str(self.port), *flags, "benchmarks.bench_deflate:application"]  # fmt: skip
+                "-p", str(self.port), "--deflate-server-context-takeover", *flags,
+                "benchmarks.bench_deflate:application"]  # fmt: skip
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -7,7 +7,8 @@ The channel layer comes from the environment, so one settings module serves ever
 * ``REDIS_URL``: the Redis of the two Redis layers (default ``redis://127.0.0.1:6379/0``);
 * ``WSBENCH_PREFIX``: the layers' key prefix, unique per run so that runs sharing a Redis with
   other processes never see each other's messages;
-* ``WSBENCH_TOKEN``: when set, the control socket needs ``?token=<it>``.
+* ``WSBENCH_TOKEN``: when set, the control socket needs ``?token=<it>``;
+* ``WSBENCH_REZNET_WS``: a JSON object of ``REZNET_WS`` settings (``wsbench --setting``).
 
 Everything else is the default of a small Channels project: no database access on the WebSocket
 path, the stats of ``reznet_ws`` on (its default) over a local-memory cache.
@@ -15,6 +16,7 @@ path, the stats of ``reznet_ws`` on (its default) over a local-memory cache.
 
 from __future__ import annotations
 
+import json
 import os
 
 SECRET_KEY = "reznet-ws-bench-not-secret"
@@ -49,6 +51,7 @@ if _LAYER not in _LAYERS:
     raise ValueError(f"WSBENCH_LAYER must be one of {sorted(_LAYERS)}, not {_LAYER!r}")
 CHANNEL_LAYERS = {"default": _LAYERS[_LAYER]}
 
-REZNET_WS: dict[str, object] = {}
+#: Settings given to ``wsbench --setting KEY=JSON`` (a JSON object).
+REZNET_WS: dict[str, object] = json.loads(os.environ.get("WSBENCH_REZNET_WS") or "{}")
 # One process per run and nobody reads the stats: the per-process cache warning does not apply.
 SILENCED_SYSTEM_CHECKS = ["reznet_ws.W020"]

@@ -48,6 +48,10 @@ LOAD_RUNS = (
     "load-redis-pubsub-hub-reznet",
     "load-redis-2srv-hub-reznet",
     "load-inmemory-hub-deflate",
+    "load-inmemory-hub-deflate-context",
+    "load-scale-2000",
+    "load-scale-10k",
+    "load-scale-20k-2srv",
     "load-isolated",
     "load-redis",
     "load-redis-pubsub",
@@ -387,6 +391,56 @@ def migration_rows(migration: dict[str, Any] | None) -> list[Row]:
     ]
 
 
+def msgpack_rows(result: dict[str, Any] | None) -> list[Row]:
+    """The MessagePack encoding's targets (benchmarks/bench_msgpack.py)."""
+    if not result:
+        return []
+    rows: list[Row] = []
+    for stream in result["streams"]:
+        b, e = stream["bytes"], stream["encode_us"]
+        rows.append(
+            (
+                f"MessagePack against JSON v2, {stream['stream']}: bytes, encode CPU?",
+                f"{b['ratio']:.2f}x the bytes ({b['ratio_deflate']:.2f}x with permessage-deflate, "
+                f"estimated); encode {e['ratio_to_json_dumps']:.2f}x plain `json.dumps`",
+                "bytes <= 0.85x, encode <= 1.0x",
+                verdict(b["ratio"] <= 0.85 and e["ratio_to_json_dumps"] <= 1.0),
+                anchor("MessagePack encoding"),
+            )
+        )
+    return rows
+
+
+def delta_rows(delta: dict[str, Any] | None) -> list[Row]:
+    if not delta:
+        return []
+    from benchmarks.bench_delta import totals
+
+    total, cpu = totals(delta), delta["cpu"]
+    plan = delta["streams"][0]
+    return [
+        (
+            "What do keyed events (deltas) save on live objects?",
+            f"{total['ratio']:.3f}x of the bytes of full objects over three streams (plan "
+            f"{plan['ratio']:.3f}x); with permessage-deflate {total['deflate_gain']:.1f}x smaller "
+            "than deflate alone (per stream: "
+            + ", ".join(f"{s['ratio']:.2f}x / {s['deflate_gain']:.1f}x" for s in delta["streams"])
+            + ")",
+            "≤ 0.2x; ≥ 2x",
+            verdict(total["ratio"] <= 0.2 and total["deflate_gain"] >= 2),
+            anchor("Keyed events and deltas"),
+        ),
+        (
+            f"What does a keyed broadcast cost the server at {cpu['members']:,} members?",
+            f"{cpu['ratio']}x the CPU of an unkeyed one ({cpu['keyed_ms']} ms against "
+            f"{cpu['unkeyed_ms']} ms)",
+            "≤ 1.5x",
+            verdict(cpu["ratio"] <= 1.5),
+            anchor("Keyed events and deltas"),
+        ),
+    ]
+
+
 def summary(loads: dict[str, Any]) -> str:
     rows = [
         *payload_rows(load_json("payload"), loads),
@@ -396,6 +450,8 @@ def summary(loads: dict[str, Any]) -> str:
         *layer_rows(load_json("layers")),
         *deflate_rows(load_json("deflate")),
         *migration_rows(load_json("migration")),
+        *msgpack_rows(load_json("msgpack")),
+        *delta_rows(load_json("delta")),
     ]
     lines = [
         "## Summary",
@@ -470,7 +526,11 @@ def main() -> None:
         with_intro(SOAK_INTRO, "soak"),
         layers_section(),
         read_md("deflate"),
+        read_md("deflate-modes"),
+        read_md("stream"),
         with_intro(MIGRATION_INTRO, "migration"),
+        read_md("msgpack"),
+        read_md("delta"),
     ]
     text = "\n".join(part for part in parts if part)
     (DOCS / "benchmarks.md").write_text(text)

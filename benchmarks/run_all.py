@@ -23,6 +23,19 @@ REZNET_RUNS = (
     ("load-redis-pubsub-hub-reznet", ["--clients", "1000", "--layer", "redis-pubsub"]),
     ("load-redis-2srv-hub-reznet", ["--clients", "2000", "--servers", "2", "--layer", "redis"]),
     ("load-inmemory-hub-deflate", ["--clients", "1000", "--deflate"]),
+    (
+        "load-inmemory-hub-deflate-context",
+        ["--clients", "1000", "--deflate", "--setting", "DEFLATE_SERVER_NO_CONTEXT_TAKEOVER=false"],
+    ),
+    ("load-scale-2000", ["--clients", "2000"]),
+    ("load-scale-10k", ["--clients", "10000", "--rate", "1", "--duration", "60"]),
+    (
+        "load-scale-20k-2srv",
+        [
+            *("--clients", "20000", "--servers", "2", "--layer", "redis"),
+            *("--rate", "1", "--duration", "60"),
+        ],
+    ),
 )
 
 #: ``--quick`` soak: one minute, 200 clients, its results apart from the 10-minute run's.
@@ -55,7 +68,11 @@ def benchmarks(quick: bool) -> dict[str, list[list[str]] | None]:
         "payload": [["benchmarks/bench_payload.py"]],
         "migration": [["benchmarks/bench_migration.py"]],
         "layers": [["benchmarks/bench_layers.py", *(["--repeat", "1"] if quick else [])]],
-        "deflate": [["benchmarks/bench_deflate.py", *(["--quick"] if quick else [])]],
+        "deflate": [
+            ["benchmarks/bench_deflate.py", *(["--quick"] if quick else [])],
+            ["benchmarks/bench_deflate_modes.py"],
+        ],
+        "msgpack": [["benchmarks/bench_msgpack.py", *(["--quick"] if quick else [])]],
         "load": [["benchmarks/wsbench.py", "--quick" if quick else "--suite"]],
         "load-reznet": None,
         "soak": [["benchmarks/soak.py", *QUICK_SOAK] if quick else ["benchmarks/soak.py"]],

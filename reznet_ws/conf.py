@@ -31,12 +31,30 @@ DEFAULTS: dict[str, Any] = {
     "GZIP_LEVEL": 6,
     "GZIP_MIN_SAVING": 0.10,
     "JSON_BACKEND": "auto",
+    "PREFER_MSGPACK": False,
+    # keyed events and deltas
+    "DELTA_MAX_KEYS": 1000,
+    "DELTA_MAX_BYTES": 1_048_576,
+    "DELTA_GROUP_MAX_KEYS": 10_000,
+    "DELTA_GROUP_MAX_BYTES": 67_108_864,
+    "DELTA_FULL_EVERY": 100,
+    "DELTA_MAX_RATIO": 0.8,
     # per-connection batching
     "BATCH_WINDOW": 0.05,
     "BATCH_SIZE": 10,
     # fan-out (join_group / broadcast)
     "FANOUT_MAX_BACKLOG": 1_048_576,
     "FANOUT_MAX_DROPS": 100,
+    # group streams (one compressor per group, reznet_features=stream)
+    "STREAM_MODE": True,
+    "STREAM_WINDOW_BITS": 15,
+    "STREAM_MEM_LEVEL": 8,
+    "STREAM_LEVEL": 6,
+    "STREAM_MIN_MEMBERS": 2,
+    "STREAM_EPOCH_SECONDS": 5.0,
+    "STREAM_EPOCH_MESSAGES": 10_000,
+    "STREAM_EPOCH_BYTES": 8_388_608,
+    "STREAM_MAX_STREAMS": 1000,
     # incoming messages
     "MAX_MESSAGE_BYTES": 1_048_576,
     "MAX_INFLATE_BYTES": 1_048_576,
@@ -60,9 +78,11 @@ DEFAULTS: dict[str, Any] = {
     "DEFLATE_SERVER_MAX_WINDOW_BITS": 12,
     "DEFLATE_CLIENT_MAX_WINDOW_BITS": 12,
     "DEFLATE_MEM_LEVEL": 5,
-    "DEFLATE_SERVER_NO_CONTEXT_TAKEOVER": False,
+    "DEFLATE_SERVER_NO_CONTEXT_TAKEOVER": True,
     "DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER": False,
     "DEFLATE_EXCLUDE_PATHS": [],
+    # reznet-daphne
+    "GC_FREEZE_CONNECTIONS": 1000,
 }
 
 

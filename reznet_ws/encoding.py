@@ -14,6 +14,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from .codec import Codec, FieldMap
+from .codec.msgpack_frames import msgpack_codec
 from .conf import get_config
 from .stats import get_recorder, log_payload
 
@@ -22,6 +23,7 @@ __all__ = ["BroadcastCache", "EncodedEvent", "broadcast_cache", "codec_for", "de
 logger = logging.getLogger("reznet_ws.encoding")
 _json_default = DjangoJSONEncoder().default
 _fallbacks_logged: set[tuple[str, str]] = set()
+_MISSING: Any = object()
 
 
 @functools.lru_cache(maxsize=1)
@@ -66,7 +68,7 @@ class EncodedEvent:
     which measures it exactly without writing the v1 text.
     """
 
-    __slots__ = ("_data", "_frames", "_has_data", "_v1", "_v1_size", "_v2", "event")
+    __slots__ = ("_data", "_frames", "_has_data", "_packed", "_v1", "_v1_size", "_v2", "event")
 
     def __init__(self, event: str, data: Any = None, v1: str | None = None) -> None:
         self.event = event
@@ -76,6 +78,7 @@ class EncodedEvent:
         self._v1_size: int | None = None
         self._v2: dict[int, str | None] = {}
         self._frames: dict[tuple[int, bool], tuple[str | bytes, bool, int]] = {}
+        self._packed: dict[int, tuple[bytes, bytes] | None] = {}
 
     @property
     def data(self) -> Any:
@@ -105,13 +108,11 @@ class EncodedEvent:
     def v2_data_text(self, codec: Codec) -> str | None:
         """Return the encoded DATA text for ``codec``, or None when it cannot be optimized."""
         key = id(codec)
+        text = self._v2.get(key, _MISSING)
+        if text is not _MISSING:
+            return text  # type: ignore[return-value]
         try:
-            return self._v2[key]
-        except KeyError:
-            pass
-        text: str | None
-        try:
-            text, size = codec.encode_data_sized(self.data)
+            text, size = codec.encode_data_sized(self._data if self._has_data else self.data)
             if size is not None and self._v1_size is None:
                 self._v1_size = codec.v1_size_from_data(self.event, size)
         except (ValueError, TypeError, RecursionError) as exc:
@@ -139,17 +140,44 @@ class EncodedEvent:
         frame = self._frames.get(key)
         if frame is None:
             text = codec.event_frame(self.event, self._v2[id(codec)])  # type: ignore[arg-type]
-            payload, compressed = codec.finalize(text, allow_gzip=allow_gzip)
-            if isinstance(payload, bytes):
+            payload: str | bytes
+            if 4 * len(text) < codec.gzip_threshold:  # too small for gzip even as UTF-8
+                payload, compressed = text, False
+            else:
+                payload, compressed = codec.finalize(text, allow_gzip=allow_gzip)
+            if isinstance(payload, bytes) or payload.isascii():
                 size = len(payload)
             else:
-                size = len(payload) if payload.isascii() else len(payload.encode("utf-8"))
+                size = len(payload.encode("utf-8"))
             frame = self._frames[key] = (payload, compressed, size)
             threshold = get_config()["LOG_PAYLOAD_THRESHOLD"]
-            original = self.v1_size(codec)
+            original = self._v1_size if self._v1 is None else None
+            if original is None:
+                original = self.v1_size(codec)
             if threshold is not None and original >= threshold:
                 log_payload(self.event, original, size)
         return frame
+
+    def msgpack_frames(self, codec: Codec) -> tuple[bytes, bytes] | None:
+        """Return the packed DATA and event frame for ``reznet.v2.msgpack``, or None (send v1).
+
+        Computed once per codec, then shared by every msgpack recipient in this process.
+        """
+        key = id(codec)
+        try:
+            return self._packed[key]
+        except KeyError:
+            pass
+        packed: tuple[bytes, bytes] | None = None
+        try:
+            frames = msgpack_codec(codec)
+            data = frames.encode_event_data(self.event, self.data)
+            packed = (data, frames.event_frame(self.event, data))
+        except (ValueError, TypeError, RecursionError) as exc:
+            get_recorder().record_fallback(type(exc).__name__)
+            logger.debug("Event %r sent in the plain encoding (%r)", self.event, exc)
+        self._packed[key] = packed
+        return packed
 
 
 class BroadcastCache:

@@ -8,6 +8,7 @@ never downloads a browser of its own. Screenshots go to ``test-artifacts/``; wit
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import shutil
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reznet_ws.codec import Codec, FieldMap
+from reznet_ws.codec.keyed_receiver import KeyedReceiver
+from reznet_ws.codec.stream import StreamDecoder, is_stream_frame
 
 if TYPE_CHECKING:
     from playwright.sync_api import CDPSession, Page, WebSocket
@@ -153,7 +156,21 @@ def _lower(headers: dict[str, str]) -> dict[str, str]:
 def decode_wire(frames: list[str | bytes], hello: dict[str, Any]) -> list[dict[str, Any]]:
     """Decode received frames with the Python codec and the map of ``connection_established``."""
     codec = Codec(FieldMap(hello["field_map"], hello["timestamp_fields"]))
-    return [{"event": e, "data": d} for frame in frames for e, d in codec.decode_frame(frame)]
+    keyed = KeyedReceiver(codec)  # keyed and delta frames (protocol 3.2), as the client does
+    streams = StreamDecoder()  # group-stream frames (protocol 3.3)
+    out = []
+    for frame in frames:
+        if isinstance(frame, bytes) and is_stream_frame(frame):
+            frame = streams.decode(frame)
+        if isinstance(frame, bytes) and frame[:2] == b"\x1f\x8b":
+            frame = gzip.decompress(frame).decode("utf-8")
+        parsed = json.loads(frame) if isinstance(frame, str) else None
+        if isinstance(parsed, dict) and "k" in parsed:
+            event, data, _ = keyed.receive(parsed) or ("(gap)", None, None)
+            out.append({"event": event, "data": data})
+        else:
+            out += [{"event": e, "data": d} for e, d in codec.decode_frame(frame)]
+    return out
 
 
 class V1Client:

@@ -95,8 +95,9 @@ class LimitsConsumer(OptimizedJsonWebsocketConsumer):
 async def _http(scope: dict[str, Any], receive: Any, send: Any) -> None:
     while (await receive()).get("more_body"):
         pass
-    if scope["path"] == "/reznet-ws.js":
-        body, kind = CLIENT_JS.read_bytes(), b"text/javascript"
+    module = CLIENT_JS.parent / scope["path"].lstrip("/")  # the client and the modules it imports
+    if module.parent == CLIENT_JS.parent and module.suffix == ".js" and module.is_file():
+        body, kind = module.read_bytes(), b"text/javascript"
     else:
         body, kind = PAGE, b"text/html; charset=utf-8"
     headers = [(b"content-type", kind), (b"cache-control", b"no-store")]

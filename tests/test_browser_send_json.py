@@ -39,7 +39,11 @@ MESSAGE = {
     "metadata": {"client": "web", "edited": False, "tokens": 17, "ratio": 0.25},
 }
 # The three clients of the page, in the order they connect.
-CLIENTS = {"content": "{}", "no_content": "{contentFrames: false}", "legacy": "{legacy: true}"}
+CLIENTS = {
+    "content": "{}",
+    "no_content": "{contentFrames: false, deltas: false, streams: false}",
+    "legacy": "{legacy: true}",
+}
 PAGE = """<!doctype html><meta charset="utf-8"><title>send_json</title>
 <script type="module">
 import { ReznetSocket } from "/reznet-ws.js";
@@ -113,8 +117,9 @@ def _application() -> Any:
 
 async def _http(scope: Any, receive: Any, send: Any) -> None:
     # The page, and the client module as the checkout has it.
-    if scope["path"] == "/reznet-ws.js":
-        body, kind = CLIENT_JS.read_bytes(), b"text/javascript; charset=utf-8"
+    module = CLIENT_JS.parent / scope["path"].lstrip("/")  # the client and the modules it imports
+    if module.parent == CLIENT_JS.parent and module.suffix == ".js" and module.is_file():
+        body, kind = module.read_bytes(), b"text/javascript; charset=utf-8"
     else:
         body, kind = PAGE.encode(), b"text/html; charset=utf-8"
     headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
@@ -174,7 +179,7 @@ def connect_all(page: Page, kind: str) -> WireTap:
             f"() => window.connect({json.dumps(name)}, '/ws/{kind}/', {options})"
         )
     assert protocols == {"content": "reznet.v2", "no_content": "reznet.v2", "legacy": ""}
-    assert tap.sockets[0].url.endswith("?reznet_features=content")
+    assert tap.sockets[0].url.endswith("?reznet_features=content%2Cdelta%2Cstream")
     assert "reznet_features" not in tap.sockets[1].url + tap.sockets[2].url
     # v2 sockets first get connection_established: wait for it, then start from a clean slate.
     page.wait_for_function(

@@ -38,6 +38,14 @@ def test_out_of_range_numbers() -> None:
         assert ids(check_settings()) == ["reznet_ws.E002"] * 4
 
 
+def test_gc_freeze_connections_must_be_a_count() -> None:
+    for bad in (-1, 1.5, True, "1000"):
+        with override_settings(REZNET_WS={"GC_FREEZE_CONNECTIONS": bad}):
+            assert ids(check_settings()) == ["reznet_ws.E002"]
+    with override_settings(REZNET_WS={"GC_FREEZE_CONNECTIONS": 0}):
+        assert ids(check_settings()) == []
+
+
 def test_field_map_that_is_not_a_bijection() -> None:
     with override_settings(REZNET_WS={"EXTRA_FIELDS": {"room": "c"}}):  # "c" is content's
         assert ids(check_settings()) == ["reznet_ws.E003"]

@@ -50,7 +50,7 @@ def test_browser_offer_gets_the_configured_windows() -> None:
         "mem_level": 5,
         "server_max_window_bits": 12,
         "client_max_window_bits": 12,
-        "server_no_context_takeover": False,
+        "server_no_context_takeover": True,
         "client_no_context_takeover": False,
     }
 

@@ -191,7 +191,7 @@ async def test_scope_flag_only_when_negotiated(script_server: ServerProcess) -> 
         "mem_level": 5,
         "server_max_window_bits": 12,
         "client_max_window_bits": 12,
-        "server_no_context_takeover": False,
+        "server_no_context_takeover": True,
         "client_no_context_takeover": False,
     }
     async with connect(url, compression=None) as ws:

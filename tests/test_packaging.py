@@ -50,7 +50,7 @@ def _floors() -> dict[str, Version]:
     """Lowest version of each requirement in install_requires and the runtime extras."""
     options = _setup_cfg()
     lines = _lines(options["options"]["install_requires"])
-    for extra in ("redis", "schema", "prometheus"):
+    for extra in ("redis", "schema", "prometheus", "msgpack"):
         lines += _lines(options["options.extras_require"][extra])
     floors = {}
     for line in lines:
@@ -126,7 +126,10 @@ def test_npm_package_is_the_static_client_at_the_python_version() -> None:
     types = "reznet_ws/static/reznet_ws/reznet-ws.d.ts"
     assert manifest["exports"]["."] == {"types": f"./{types}", "default": f"./{client}"}
     assert manifest["types"] == f"./{types}"
-    assert manifest["files"] == [client, types]
+    # The client, the modules it imports (reznet-ws-*.js, next to it), its declarations.
+    folder = (ROOT / client).parent
+    modules = [str(p.relative_to(ROOT)) for p in folder.glob("reznet-ws-*.js")]
+    assert sorted(manifest["files"]) == sorted([client, *modules, types])
     assert (ROOT / client).is_file() and (ROOT / types).is_file()
 
 

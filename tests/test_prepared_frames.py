@@ -50,9 +50,11 @@ def test_the_length_encoding_switches_at_the_rfc_boundaries(size: int) -> None:
 class RawClient:
     """A WebSocket client on a plain socket: reads the server's frames byte for byte."""
 
-    def __init__(self, port: int, v2: bool) -> None:
+    def __init__(self, port: int, v2: bool, extensions: str = "") -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
         protocol = f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n" if v2 else ""
+        if extensions:
+            protocol += f"Sec-WebSocket-Extensions: {extensions}\r\n"
         self.sock.sendall(
             b"GET /ws/room/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
             b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -63,13 +65,18 @@ class RawClient:
             self.buffer += self.sock.recv(4096)
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
         assert b" 101 " in head
+        #: The response headers of the handshake.
+        self.head = head.decode("latin-1")
 
     def frame(self) -> bytes:
-        """Return the next complete frame, header included."""
+        """Return the next complete data frame, header included (the server's pings skipped:
+        daphne pings every 20 s, which a slow machine reaches)."""
         while True:
             size = _frame_size(self.buffer)
             if size is not None and len(self.buffer) >= size:
                 whole, self.buffer = self.buffer[:size], self.buffer[size:]
+                if whole[0] & 0x0F in (0x9, 0xA):
+                    continue
                 return whole
             self.buffer += self.sock.recv(65536)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import shlex
 import sys
@@ -130,6 +131,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve ours with reznet-daphne and permessage-deflate",
     )
     parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="a REZNET_WS setting of the benchmark server, e.g. "
+        "DEFLATE_SERVER_NO_CONTEXT_TAKEOVER=false; repeatable",
+    )
+    parser.add_argument(
         "--reznet-server",
         action="store_true",
         help="serve ours with reznet-daphne (direct socket writes), baseline with daphne",
@@ -188,11 +197,26 @@ def options_from(args: argparse.Namespace, command: str) -> BenchOptions:
         procs=args.procs,
         drain=drain,
         deflate=args.deflate,
+        settings=parse_settings(args.setting),
         reznet_server=args.reznet_server,
         client=args.client,
         token=args.token,
         command=command,
     )
+
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """Return ``{"KEY": value}`` from ``KEY=JSON`` items (a value that is not JSON is a string)."""
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--setting {item!r}: expected KEY=JSON")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except ValueError:
+            settings[key.strip()] = value
+    return settings
 
 
 def default_out(options: BenchOptions, quick: bool = False) -> Path:

@@ -53,6 +53,8 @@ class BenchOptions:
     procs: int = 0  # 0: one load generator per 250 clients, at most 2 (this machine has 2 cores)
     drain: float = 10.0
     deflate: bool = False
+    #: REZNET_WS settings of the benchmark servers (``--setting KEY=JSON``).
+    settings: dict[str, Any] = field(default_factory=dict)
     reznet_server: bool = False
     client: str = "raw"
     concurrency: int = 50

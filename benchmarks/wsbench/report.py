@@ -18,6 +18,7 @@ def one_line(run: dict[str, Any]) -> str:
         f"p50={_fmt_ms(lat['p50'])} p95={_fmt_ms(lat['p95'])} p99={_fmt_ms(lat['p99'])} "
         f"lost={run['lost']} failed={run['connect_failures']} "
         f"cpu/broadcast={run['server_cpu_per_broadcast_ms']}ms "
+        f"floor={run.get('floor_ms_per_broadcast')}ms ({run.get('cpu_to_floor')}x) "
         f"rss/conn={run['rss_per_connection_kb']}KB"
         + ("  [saturated]" if run["saturated"] else "")
         + ("" if run["loadgen_ok"] else "  [load generator lagging]")
@@ -36,6 +37,14 @@ def _fmt_ms(value: float | None) -> str:
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
+def _fmt_floor(run: dict[str, Any]) -> str:
+    """The floor of one run and CPU per broadcast as a multiple of it ("-" for older results)."""
+    floor, ratio = run.get("floor_ms_per_broadcast"), run.get("cpu_to_floor")
+    if not floor:
+        return "- | -"
+    return f"{floor:.1f} ms | {ratio:.1f}x"
+
+
 def _fmt_kb(value: float | None) -> str:
     return "-" if value is None else f"{value / 1000:.1f} kB"
 
@@ -48,9 +57,9 @@ def markdown_table(doc: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     resources = [
-        "| server | N | bytes/msg | kB/client | server CPU/broadcast | server CPU | RSS/conn "
-        "| load gen CPU, lag p99 | machine CPU | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| server | N | bytes/msg | kB/client | server CPU/broadcast | floor | CPU / floor "
+        "| server CPU | RSS/conn | load gen CPU, lag p99 | machine CPU | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["runs"]:
         lat, sched = r["latency_ms"], r["latency_from_schedule_ms"]
@@ -67,7 +76,8 @@ def markdown_table(doc: dict[str, Any]) -> str:
         resources.append(
             f"| {r['target']} | {r['clients']} | {r['payload_bytes_per_message'] or 0:.0f} "
             f"| {_fmt_kb(r['payload_bytes_per_client']['mean'])} "
-            f"| {r['server_cpu_per_broadcast_ms']:.0f} ms | {r['server_cpu_pct']:.0f} % "
+            f"| {r['server_cpu_per_broadcast_ms']:.1f} ms | {_fmt_floor(r)} "
+            f"| {r['server_cpu_pct']:.0f} % "
             f"| {r['rss_per_connection_kb']:.0f} kB | {gens} "
             f"| {r['machine_cpu_pct'] or 0:.0f} % | {r['load_average'][0]:.2f} |"
         )
@@ -145,6 +155,11 @@ payload per delivered event without the benchmark's two stamp fields (`bench_seq
 about 45 bytes, the same for both servers); *kB/client* the same payload summed per client;
 *server CPU/broadcast* is the server processes' user + system time (/proc) from the first
 broadcast to the end of the drain, divided by the broadcasts (a lower bound when saturated);
+*floor* is measured in the same run, on the same server processes and the same sockets, just
+before the broadcasts: the process CPU time of writing one prebuilt frame of the run's mean frame
+size to every connected socket with `socket.send` (median of 20 rounds, summed over the servers;
+benchmarks/floor.py), the cost of a broadcast with everything but the write removed;
+*CPU / floor* is server CPU per broadcast as a multiple of it;
 *server CPU* the same as a share of one core (above 100 % when Channels' thread pool runs beside
 the event loop); *RSS/conn* is the RSS growth of the idle server from before to after connecting
 the N clients, divided by N; *load gen CPU, lag p99* is each load-generator process's share of one

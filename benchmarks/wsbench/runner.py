@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
 import platform
@@ -81,6 +82,7 @@ class Run:
             self.correction_ms = 0.0 if self.local else offset * 1000
             await self.warm_up(bases)
             await self.connect_clients(bases, workdir)
+            await self.measure_floor(bases)
             await self.broadcast_and_drain()
         finally:
             await self.cleanup()
@@ -95,6 +97,7 @@ class Run:
             "REDIS_URL": self.options.redis_url,
             "WSBENCH_PREFIX": f"wsbench-{self.run_id}",
             "WSBENCH_TOKEN": self.options.token,
+            "WSBENCH_REZNET_WS": json.dumps(self.options.settings),
         }
         self.progress.stage(
             f"{self.target} N={self.n}: starting server", self.options.servers, "server"
@@ -176,6 +179,30 @@ class Run:
         if not self.local:
             self.out["server_metrics"] = "the process behind the first --url only"
 
+    async def measure_floor(self, bases: list[str]) -> None:
+        """Measure the floor of a broadcast on each server's own sockets (benchmarks/floor.py).
+
+        The sum over the servers is the floor of one broadcast, as server CPU is the sum of
+        their CPU; each server writes the same prebuilt frame to every socket it holds.
+        """
+        self.progress.stage(f"{self.target} N={self.n}: floor", len(bases), "server")
+        figures = []
+        for index, base in enumerate(bases):
+            control = await Control.open(base, self.options.token)
+            try:
+                spec = {"target": self.target, "count": self.options.count, "rounds": 20}
+                await control.ask("floor", spec)
+                while True:
+                    event, data = await control.next_event(120)
+                    if event == "floor":
+                        figures.append(data)
+                        break
+            finally:
+                await control.close()
+            self.progress.update(index + 1)
+        self.out["floor"] = figures
+        self.out["floor_ms_per_broadcast"] = round(sum(f["ms_per_broadcast"] for f in figures), 3)
+
     async def broadcast_and_drain(self) -> None:
         assert self.control is not None
         options = self.options
@@ -232,6 +259,8 @@ class Run:
         self.out["server_cpu_seconds"] = round(cpu, 3)
         self.out["server_cpu_pct"] = round(100 * cpu / wall, 1)
         self.out["server_cpu_per_broadcast_ms"] = round(1000 * cpu / sent, 2)
+        floor = self.out.get("floor_ms_per_broadcast")
+        self.out["cpu_to_floor"] = round(1000 * cpu / sent / floor, 2) if floor else None
         busy = machine1[0] - machine0[0]
         total = machine1[1] - machine0[1]
         self.out["machine_cpu_pct"] = round(100 * busy / total, 1) if total else None

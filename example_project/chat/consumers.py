@@ -21,6 +21,8 @@ from .publish import ACTIVITY_GROUP, chat_group
 
 AGENT = {"agent_id": "agent-7f3a", "agent_name": "@orchestrator"}
 STREAM_DELAY = 0.02
+#: Tasks of a workflow plan the demo agent works through after planning, one update each.
+PLAN_STEPS = 6
 
 
 def now() -> datetime:
@@ -68,6 +70,7 @@ def workflow_plan(channel_id: str, goal: str, total: int = 60) -> dict[str, Any]
         "description": goal,
         "status": "planned",
         "total_tasks": total,
+        "completed_tasks": 0,
         "plan": {"tasks": tasks},
         "created_at": now(),
     }
@@ -138,10 +141,12 @@ class ChatConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
         task.add_done_callback(self.agent_tasks.discard)
 
     async def agent_status(self, status: str) -> None:
+        # A keyed event: clients that negotiated deltas get only the status and the time.
         await self.broadcast(
             self.group_name,
             "agent_status",
             {**AGENT, "status": status, "channel_id": self.channel_id, "timestamp": now()},
+            key=f"agent:{AGENT['agent_id']}",
         )
 
     async def agent_reply(self, question: dict[str, Any]) -> None:
@@ -197,6 +202,17 @@ class ChatConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
         await self.agent_status("idle")
 
     async def agent_plan(self, goal: str) -> None:
+        """Plan, then work through the first tasks: each change is a keyed update of the plan."""
         await self.agent_status("planning")
-        await self.broadcast(self.group_name, "workflow_plan", workflow_plan(self.channel_id, goal))
+        plan = workflow_plan(self.channel_id, goal)
+        key = f"plan:{plan['workflow_id']}"
+        await self.broadcast(self.group_name, "workflow_plan", plan, key=key)
+        await self.agent_status("working")
+        plan["status"] = "running"
+        for task in plan["plan"]["tasks"][:PLAN_STEPS]:
+            for status in ("in_progress", "done"):
+                await asyncio.sleep(STREAM_DELAY)
+                task["status"], task["updated_at"] = status, now()
+                plan["completed_tasks"] += status == "done"
+                await self.broadcast(self.group_name, "workflow_plan", plan, key=key)
         await self.agent_status("idle")

@@ -39,9 +39,36 @@ class BatchesSerializer(serializers.Serializer):
     avg_messages_per_batch = serializers.FloatField()
 
 
+class EncodingStatsSerializer(serializers.Serializer):
+    messages = serializers.IntegerField()
+    bytes_original = serializers.IntegerField(help_text="What plain JSON (v1) would have sent.")
+    bytes_sent = serializers.IntegerField()
+
+
 class WireSerializer(serializers.Serializer):
     bytes_sent = serializers.IntegerField(help_text="Bytes written to sockets (after deflate).")
     bytes_received = serializers.IntegerField()
+
+
+class StreamStatsSerializer(serializers.Serializer):
+    frames = serializers.IntegerField(help_text="Group-stream frames sent (one per member).")
+    bytes_sent = serializers.IntegerField(help_text="Their bytes, WebSocket headers included.")
+    bytes_original = serializers.IntegerField(help_text="What plain JSON (v1) would have sent.")
+    resyncs = serializers.IntegerField(help_text="Resync requests of clients.")
+
+
+class DeltaEventSerializer(serializers.Serializer):
+    delta_frames = serializers.IntegerField()
+    full_frames = serializers.IntegerField()
+
+
+class DeltaStatsSerializer(serializers.Serializer):
+    delta_frames = serializers.IntegerField(help_text="Keyed events sent as deltas.")
+    full_frames = serializers.IntegerField(help_text="Keyed events sent as full objects.")
+    bytes_saved = serializers.IntegerField(help_text="Full frame bytes minus delta frame bytes.")
+    resyncs = serializers.IntegerField(help_text="Keys clients asked to get whole again.")
+    evicted = serializers.IntegerField(help_text="Last versions forgotten over the limits.")
+    events = serializers.DictField(child=DeltaEventSerializer(), help_text="Per event name.")
 
 
 class SeriesPointSerializer(serializers.Serializer):
@@ -72,7 +99,13 @@ class StatsSerializer(serializers.Serializer):
     fallbacks = serializers.DictField(
         child=serializers.IntegerField(), help_text="Payloads sent unoptimized, per reason."
     )
+    by_encoding = serializers.DictField(
+        child=EncodingStatsSerializer(),
+        help_text='Per encoding: "json" (v1 and reznet.v2), "msgpack" (reznet.v2.msgpack).',
+    )
     wire = WireSerializer()
+    streams = StreamStatsSerializer(help_text="Broadcasts sent in group streams.")
+    deltas = DeltaStatsSerializer(help_text="Keyed events (deltas).")
     series = SeriesPointSerializer(many=True, help_text="The last 60 minutes, oldest first.")
     since = serializers.DateTimeField(allow_null=True, help_text="Start of counting (last reset).")
     enabled = serializers.BooleanField(help_text="STATS_ENABLED.")

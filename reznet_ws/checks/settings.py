@@ -1,11 +1,11 @@
 """Checks of ``settings.REZNET_WS`` itself: its type, its keys, numeric ranges, the field map.
 
-Ids ``reznet_ws.E001``-``E004``, ``W002`` and ``W004``; docs/checks.md lists them.
+Ids ``reznet_ws.E001``-``E004``, ``W002``, ``W004`` and ``W050``; docs/checks.md lists them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +13,7 @@ from django.core.checks import CheckMessage, Error, Warning
 
 from ..conf import DEFAULTS
 
-__all__ = ["check_settings"]
+__all__ = ["check_msgpack", "check_settings"]
 
 _POSITIVE_INTS = (
     "BATCH_SIZE",
@@ -55,7 +55,25 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages.extend(_check_incoming_rate(config))
     messages.extend(_check_field_map())
     messages.extend(_check_json_backend(config))
+    messages.extend(check_msgpack(config))
     return messages
+
+
+def check_msgpack(
+    config: Mapping[str, Any], available: Callable[[], bool] | None = None
+) -> list[CheckMessage]:
+    """``reznet_ws.W050``: ``PREFER_MSGPACK`` without msgpack (``available``: a test seam)."""
+    from ..codec.msgpack_frames import msgpack_available
+
+    if config["PREFER_MSGPACK"] and not (available or msgpack_available)():
+        return [
+            Warning(
+                "PREFER_MSGPACK is set, but msgpack is not installed: every client gets JSON.",
+                hint="pip install 'reznet-ws[msgpack]'",
+                id="reznet_ws.W050",
+            )
+        ]
+    return []
 
 
 def _check_json_backend(config: Mapping[str, Any]) -> list[CheckMessage]:
@@ -95,6 +113,15 @@ def _check_numbers(config: Mapping[str, Any]) -> list[CheckMessage]:
                     id="reznet_ws.E002",
                 )
             )
+    freeze = config["GC_FREEZE_CONNECTIONS"]
+    if not isinstance(freeze, int) or isinstance(freeze, bool) or freeze < 0:
+        messages.append(
+            Error(
+                f"REZNET_WS['GC_FREEZE_CONNECTIONS'] must be an integer >= 0, not {freeze!r}.",
+                hint="0 turns the collector policy of reznet-daphne off.",
+                id="reznet_ws.E002",
+            )
+        )
     level = config["GZIP_LEVEL"]
     if not isinstance(level, int) or not 0 <= level <= 9:
         messages.append(

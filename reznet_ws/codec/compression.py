@@ -6,7 +6,7 @@ import zlib
 
 from .errors import ProtocolError
 
-__all__ = ["GZIP_MAGIC", "gzip_compress", "gzip_inflate"]
+__all__ = ["GZIP_MAGIC", "deflate_message", "gzip_compress", "gzip_inflate"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 31  # 16 + 15: a gzip member (RFC 1952), 32 KiB window
@@ -16,6 +16,17 @@ def gzip_compress(data: bytes, level: int = 6) -> bytes:
     """Return ``data`` as one gzip member (mtime 0, so equal input gives equal bytes)."""
     packer = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS)
     return packer.compress(data) + packer.flush()
+
+
+def deflate_message(data: bytes, level: int, window_bits: int, mem_level: int) -> bytes:
+    """Return ``data`` compressed as one permessage-deflate message without context takeover.
+
+    RFC 7692, 7.2.1: raw deflate from a fresh compressor, ended with a sync flush whose trailing
+    ``00 00 ff ff`` is removed. Any client that accepted ``server_no_context_takeover`` and a
+    server window of at least ``window_bits`` inflates it, whatever it inflated before.
+    """
+    packer = zlib.compressobj(level, zlib.DEFLATED, -window_bits, mem_level)
+    return (packer.compress(data) + packer.flush(zlib.Z_SYNC_FLUSH))[:-4]
 
 
 def gzip_inflate(data: bytes, max_size: int) -> bytes:

@@ -29,6 +29,9 @@ except ImportError:  # the [fast] extra is not installed
 #: Values of the ``JSON_BACKEND`` setting.
 JSON_BACKENDS = ("auto", "orjson", "stdlib")
 
+_NOT_MARK = bytes(range(0x7F)) + bytes(range(0x80, 0xC0))  # all but DEL and UTF-8 lead bytes
+_NOT_ASTRAL = bytes(range(0xF0))
+
 # orjson writes floats below 1e-4 as 0.00001 or 1e-7 where Python writes 1e-05 and 1e-07. Strings
 # are matched too, so that the scan never starts inside one.
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<![0-9.])(-?[0-9][0-9.]*(?:e-[0-9]+)?)', re.DOTALL)
@@ -57,23 +60,27 @@ def orjson_dumps() -> Callable[[object], bytes]:
     return dumps
 
 
-def ascii_json_length(text: str) -> int:
+def ascii_json_length(text: str, data: bytes | None = None) -> int:
     """Return the length of ``text`` once DEL and each non-ASCII character is a ``\\uXXXX`` escape.
 
     That is how ``json.dumps`` (``ensure_ascii``) writes them: 6 characters for DEL and each
-    character of the BMP, 12 (a surrogate pair) for the others.
+    character of the BMP, 12 (a surrogate pair) for the others. ``data`` is ``text`` in UTF-8
+    when the caller has it (orjson's output), else it is encoded here.
     """
-    deletes = 5 * text.count("\x7f")
     if text.isascii():
-        return len(text) + deletes
-    ascii_chars = len(text.encode("ascii", "ignore"))
-    units = len(text.encode("utf-16-le", "surrogatepass")) // 2
-    return ascii_chars + 6 * (units - ascii_chars) + deletes
+        return len(text) + (5 * text.count("\x7f") if "\x7f" in text else 0)
+    if data is None:
+        data = text.encode("utf-8", "surrogatepass")
+    # One byte per DEL and per non-ASCII character (its UTF-8 lead byte), each 5 more than the
+    # character; among them, the leads of characters beyond the BMP (F0-F4) add 6 more.
+    marks = data.translate(None, _NOT_MARK)
+    return len(text) + 5 * len(marks) + 6 * len(marks.translate(None, _NOT_ASTRAL))
 
 
 def float_length_fix(data: bytes) -> int:
     """Return how much longer Python's ``repr`` writes the floats of orjson's JSON ``data``."""
-    if b"e-" not in data and b".0000" not in data:  # the common case, found by memchr
+    # The common case. A one-byte search is a memchr; "e-" needs a "-" first.
+    if (b"-" not in data or b"e-" not in data) and b".0000" not in data:
         return 0
     fix = 0
     for match in _TOKEN.finditer(data):

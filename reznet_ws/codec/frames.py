@@ -130,14 +130,17 @@ class Codec:
             except TypeError:  # beyond 64-bit integers, lone surrogates, nesting past 255
                 packed = None
             # orjson writes NaN and infinities as null: more nulls than the walk counted means
-            # the value may hold them (or a string holds "null"), and json decides.
-            if packed is not None and packed.count(b"null") == nulls:
+            # the value may hold them (or a string holds "null"), and json decides. Without a
+            # float (the walk flags every one) there is none; without an "n" there is no null.
+            if packed is not None and (
+                not floats or b"n" not in packed or packed.count(b"null") == nulls
+            ):
                 text = packed.decode("utf-8")
                 if inexact:
                     return text, None
                 if floats:
                     extra += float_length_fix(packed)
-                return text, ascii_json_length(text) + extra
+                return text, ascii_json_length(text, packed) + extra
         text = self._dump(value)
         if not text.isascii() and _SURROGATE.search(text):
             text = self._dump_ascii(value)

@@ -18,7 +18,7 @@ from itertools import chain
 
 from .fields import FieldMap
 from .jsonvalues import json_key
-from .timestamps import encode_timestamp, format_timestamp
+from .timestamps import encode_utc_millis, format_timestamp
 
 __all__ = ["Tally", "make_decoder", "make_encoder", "make_sized_encoder", "out_key"]
 
@@ -222,7 +222,7 @@ def make_sized_encoder(
         # ``value`` is already walked: a scalar, a dict or a list.
         kind = type(value)
         if kind is str:
-            encoded = encode_timestamp(value)  # type: ignore[arg-type]
+            encoded = encode_utc_millis(value)  # type: ignore[arg-type]
             if encoded is None:
                 return value
             # An ISO string is ASCII with nothing to escape: v1 writes its length plus quotes.

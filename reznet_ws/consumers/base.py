@@ -17,10 +17,12 @@ from typing import Any
 from asgiref.sync import async_to_sync
 
 from ..codec import Codec, FieldMap
+from ..codec.delta import accepts_delta, held_versions
 from ..conf import get_config
 from ..delivery.connection import Connection
 from ..delivery.drops import report_drop
 from ..delivery.hub import get_hub
+from ..delivery.keyed import KeyedStreams
 from ..delivery.process import track, untrack
 from ..delivery.resilience import resilient_receive
 from ..encoding import codec_for, default_field_map
@@ -30,7 +32,10 @@ from .negotiation import (
     client_map_hash,
     connection_features,
     connection_info,
+    offered_encoding,
     offered_version,
+    prepared_deflate,
+    subprotocol_for,
     uses_deflate,
 )
 
@@ -81,6 +86,18 @@ class ConsumerBase:
     def get_protocol_version(self) -> int:
         """Return 2 when the client offered ``reznet.v2`` and optimization is on, else 1."""
         return offered_version(self.scope, bool(get_config()["OPTIMIZE"]))
+
+    def get_encoding(self) -> str:
+        """Return the encoding of a v2 connection, ``"json"`` or ``"msgpack"``.
+
+        Called at ``accept()``; the default follows the subprotocols the client offered and the
+        ``PREFER_MSGPACK`` setting (docs/protocol.md section 7).
+        """
+        return offered_encoding(self.scope, bool(get_config()["PREFER_MSGPACK"]))
+
+    def get_subprotocol(self) -> str:
+        """Return the subprotocol echoed to a v2 client (called at ``accept()``)."""
+        return subprotocol_for(self.get_encoding())
 
     def uses_transport_compression(self) -> bool:
         """Return True when this connection negotiated permessage-deflate (no app-level gzip)."""
@@ -158,11 +175,26 @@ class ConsumerBase:
         self.protocol_version = version
         greeting = None
         if version == 2:
+            encoding = self.get_encoding()
+            self._conn().encoding = encoding
+            features = self.get_features()
+            if encoding != "json":  # MessagePack frames are never gzipped
+                features["gzip_compression"] = False
+            query = self.scope.get("query_string")
+            if encoding == "json" and accepts_delta(query):  # keyed events (docs/deltas.md)
+                self._conn().keyed = KeyedStreams.from_settings()
+                self._conn().keyed_claims = held_versions(query)
+                features["keyed_deltas"] = True
             info = connection_info(
-                self.get_codec().field_map, self.get_features(), client_map_hash(self.scope)
+                self.get_codec().field_map,
+                features,
+                client_map_hash(self.scope),
+                subprotocol_for(encoding),
             )
             greeting = ("connection_established", info)
-        await self._conn().opened(
+        connection = self._conn()
+        connection.deflate_prepared = prepared_deflate(self.scope)
+        await connection.opened(
             version, self.get_codec(), self.uses_transport_compression(), greeting
         )
 
@@ -195,7 +227,11 @@ class ConsumerBase:
         if self._gate is None:
             self._gate = IncomingGate(self.rate_limit_clock)
         return self._gate.decode(
-            self.get_codec(), text_data, bytes_data, self.protocol_version == 2
+            self.get_codec(),
+            text_data,
+            bytes_data,
+            self.protocol_version == 2,
+            self._conn().encoding,
         )
 
     async def _protocol_error(self, code: str, detail: str, count: int = 1) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..codec import Codec, ProtocolError
+from ..codec.msgpack_frames import JSON, MSGPACK, msgpack_codec
 from ..conf import get_config
 from ..limits import IncomingLimits
 
@@ -35,10 +36,19 @@ class IncomingGate:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.limits = IncomingLimits.from_config(get_config(), clock)
 
-    def decode(self, codec: Codec, text: str | None, data: bytes | None, v2: bool) -> Decoded:
-        """Return what to dispatch of one frame, or the error that refuses it."""
+    def decode(
+        self, codec: Codec, text: str | None, data: bytes | None, v2: bool, encoding: str = JSON
+    ) -> Decoded:
+        """Return what to dispatch of one frame, or the error that refuses it.
+
+        On a ``reznet.v2.msgpack`` connection (``encoding`` ``"msgpack"``) a binary frame is
+        MessagePack; text frames are JSON on every connection.
+        """
         try:
-            contents = codec.parse_incoming(text, data, v2=v2)
+            if encoding == MSGPACK and data is not None and text is None:
+                contents = msgpack_codec(codec).parse_incoming(data)
+            else:
+                contents = codec.parse_incoming(text, data, v2=v2)
             admitted = self.limits.admit(len(contents))
         except ProtocolError as exc:
             return Decoded([], error=(exc.code, exc.detail))

@@ -19,12 +19,14 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from ..codec import SUBPROTOCOL
 from ..codec.content import accepts_content
+from ..codec.delta import check_key
 from ..codec.errors import check_event_name
 from ..conf import get_config
 from ..delivery.connection import Connection
+from ..delivery.keyed import resync
 from ..delivery.sending import broadcast
+from ..delivery.streams import handle_resync, wants_stream
 from ..encoding import EncodedEvent, broadcast_cache
 from .base import CLOSE_TOO_MANY_ERRORS, ConsumerBase
 from .incoming import IncomingGate, classify
@@ -52,7 +54,8 @@ class OptimizedConsumerMixin(ConsumerBase):
         """Accept the socket, negotiating the protocol, and send ``connection_established``."""
         version = self.get_protocol_version()
         if version == 2:
-            subprotocol = SUBPROTOCOL
+            subprotocol = self.get_subprotocol()
+            self._conn().stream_mode = wants_stream(self.scope)
         await super().accept(subprotocol, headers)  # type: ignore[misc]
         await self._opened(version)
 
@@ -73,14 +76,25 @@ class OptimizedConsumerMixin(ConsumerBase):
     # --------------------------------------------------------------- sending
 
     async def send_event(
-        self, event: str, data: Any = None, *, optimize: bool = True, batch: bool = False
+        self,
+        event: str,
+        data: Any = None,
+        *,
+        optimize: bool = True,
+        batch: bool = False,
+        key: str | None = None,
     ) -> None:
         """Send one event to this connection in its negotiated protocol.
 
         ``batch=True`` queues it for up to ``BATCH_WINDOW`` seconds or ``BATCH_SIZE`` events.
+        ``key`` makes it a keyed event: clients that negotiated deltas get only what changed
+        since the last event of that key (docs/deltas.md); keyed events are never batched.
         """
         check_event_name(event)
-        await self._conn().send_event(EncodedEvent(event, data), optimize=optimize, batch=batch)
+        if key is not None:
+            check_key(key)
+        encoded = EncodedEvent(event, data)
+        await self._conn().send_event(encoded, optimize=optimize, batch=batch, key=key)
 
     async def send_json(self, content: Any, close: bool | int = False) -> None:
         """Send ``content`` as Channels does, smaller on v2 connections that decode content frames.
@@ -112,15 +126,18 @@ class OptimizedConsumerMixin(ConsumerBase):
         *,
         optimize: bool = True,
         batch: bool = False,
+        key: str | None = None,
     ) -> bool:
         """Send one event to every member of ``group``, each in its own protocol version.
 
         The event is encoded once per process and protocol version, not once per member.
         Returns False, after counting ``error:broadcast_failed``, when the channel layer could
-        not take it (see :func:`reznet_ws.broadcast`).
+        not take it (see :func:`reznet_ws.broadcast`). ``key``: a keyed event (docs/deltas.md).
         """
         layer = self.channel_layer  # type: ignore[attr-defined]
-        return await broadcast(group, event, data, optimize=optimize, batch=batch, layer=layer)
+        return await broadcast(
+            group, event, data, optimize=optimize, batch=batch, layer=layer, key=key
+        )
 
     async def flush_batch(self) -> None:
         """Send queued events now, as one batch frame (or one event frame for a single event)."""
@@ -135,7 +152,9 @@ class OptimizedConsumerMixin(ConsumerBase):
         if message.get("group") in self._hub_groups:
             return
         encoded = broadcast_cache().get_or_create(message["id"], message["event"], message["v1"])
-        await self._conn().send_event(encoded, optimize=message["optimize"], batch=message["batch"])
+        await self._conn().send_event(
+            encoded, optimize=message["optimize"], batch=message["batch"], key=message.get("key")
+        )
 
     # ------------------------------------------------------------ fast groups
 
@@ -181,6 +200,11 @@ class OptimizedConsumerMixin(ConsumerBase):
 
         A message that is not an object, or has no string ``event``, gets an ``error`` event.
         """
+        if self._conn().keyed is not None and resync(self._conn(), content):
+            return
+        layer = self.channel_layer  # type: ignore[attr-defined]
+        if self._conn().stream_mode and handle_resync(layer, self._conn(), content):
+            return
         kind, name, data = classify(content)
         if kind == "error":
             await self.protocol_error(name, data)

@@ -27,8 +27,9 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import JsonWebsocketConsumer
 
-from ..codec import SUBPROTOCOL
+from ..codec.delta import check_key
 from ..codec.errors import check_event_name
+from ..delivery.keyed import resync
 from ..delivery.sending import broadcast_sync
 from ..encoding import EncodedEvent, broadcast_cache
 from .base import CLOSE_TOO_MANY_ERRORS, ConsumerBase
@@ -50,7 +51,7 @@ class OptimizedSyncConsumerMixin(ConsumerBase):
         """Accept the socket, negotiating the protocol, and send ``connection_established``."""
         version = self.get_protocol_version()
         if version == 2:
-            subprotocol = SUBPROTOCOL
+            subprotocol = self.get_subprotocol()
         super().accept(subprotocol, headers)  # type: ignore[misc]
         async_to_sync(self._opened)(version)
 
@@ -71,12 +72,20 @@ class OptimizedSyncConsumerMixin(ConsumerBase):
     # --------------------------------------------------------------- sending
 
     def send_event(
-        self, event: str, data: Any = None, *, optimize: bool = True, batch: bool = False
+        self,
+        event: str,
+        data: Any = None,
+        *,
+        optimize: bool = True,
+        batch: bool = False,
+        key: str | None = None,
     ) -> None:
         """Send one event to this connection in its negotiated protocol (see the async mixin)."""
         check_event_name(event)
+        if key is not None:
+            check_key(key)
         encoded = EncodedEvent(event, data)
-        async_to_sync(self._conn().send_event)(encoded, optimize=optimize, batch=batch)
+        async_to_sync(self._conn().send_event)(encoded, optimize=optimize, batch=batch, key=key)
 
     #: Send ``send_json(content)`` as a content frame to clients that decode them (see the async
     #: mixin).
@@ -110,10 +119,13 @@ class OptimizedSyncConsumerMixin(ConsumerBase):
         *,
         optimize: bool = True,
         batch: bool = False,
+        key: str | None = None,
     ) -> bool:
         """Send one event to every member of ``group``; False when the layer refused it."""
         layer = self.channel_layer  # type: ignore[attr-defined]
-        return broadcast_sync(group, event, data, optimize=optimize, batch=batch, layer=layer)
+        return broadcast_sync(
+            group, event, data, optimize=optimize, batch=batch, layer=layer, key=key
+        )
 
     def flush_batch(self) -> None:
         """Send queued events now."""
@@ -125,7 +137,7 @@ class OptimizedSyncConsumerMixin(ConsumerBase):
             return
         encoded = broadcast_cache().get_or_create(message["id"], message["event"], message["v1"])
         async_to_sync(self._conn().send_event)(
-            encoded, optimize=message["optimize"], batch=message["batch"]
+            encoded, optimize=message["optimize"], batch=message["batch"], key=message.get("key")
         )
 
     # ------------------------------------------------------------ fast groups
@@ -159,6 +171,8 @@ class OptimizedSyncConsumerMixin(ConsumerBase):
 
     def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Dispatch a decoded message: ``get_stats`` is answered, events go to ``receive_event``."""
+        if self._conn().keyed is not None and resync(self._conn(), content):
+            return
         kind, name, data = classify(content)
         if kind == "error":
             self.protocol_error(name, data)

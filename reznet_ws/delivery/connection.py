@@ -29,12 +29,15 @@ from typing import Any
 from ..batching import BatchBuffer
 from ..codec import Codec
 from ..codec.content import CONTENT_EVENT, content_frame, encode_content, encode_v1_content
+from ..codec.msgpack_frames import JSON, MSGPACK
 from ..conf import get_config
 from ..encoding import EncodedEvent
 from ..stats import get_recorder
+from . import keyed, keyed_groups, msgpack_send
 from .drops import report_drop, report_fault
+from .keyed import KeyedStreams
 from .outbox import Outbox, Send
-from .prepared import Broadcast
+from .prepared import Broadcast, DeflateParams
 
 __all__ = ["CLOSE_TOO_SLOW", "Connection", "Tally"]
 
@@ -56,6 +59,14 @@ class Connection:
         self.codec: Codec | None = None
         self.version = 1
         self.deflate = False
+        #: ``"msgpack"`` on ``reznet.v2.msgpack`` connections (:mod:`.msgpack_send`), else
+        #: ``"json"``.
+        self.encoding = JSON
+        #: What this connection sent in its encoding, not yet recorded (:mod:`.msgpack_send`).
+        self.encoding_counts: list[float] = [0, 0, 0, 0.0]
+        #: Set when the connection's permessage-deflate has no server context takeover: its
+        #: broadcasts are compressed once per broadcast and sent prepared (:mod:`.prepared`).
+        self.deflate_prepared: DeflateParams | None = None
         self.accepted = False
         self.closing = False
         self._waiting: list[Broadcast] = []
@@ -67,6 +78,16 @@ class Connection:
         #: Whether the client decodes content frames (``reznet_features=content``); None until
         #: the consumer first asks.
         self.content_frames: bool | None = None
+        #: Whether broadcasts may come as group-stream frames (``reznet_features=stream``).
+        self.stream_mode = False
+        #: The epoch of each group stream this connection is in (see :mod:`.streams`).
+        self.stream_epochs: dict[int, int] = {}
+        #: Keyed events: this connection's own streams (None: it did not negotiate ``delta``)
+        #: and, per key, the (stream, version) of the last keyed frame sent (see :mod:`.keyed`).
+        self.keyed: KeyedStreams | None = None
+        self.keyed_seen: dict[str, tuple[str, int]] = {}
+        #: Versions the client said it holds when it connected: key -> (epoch, version).
+        self.keyed_claims: dict[str, tuple[str, int]] = {}
 
     # ------------------------------------------------------------- lifetime
 
@@ -97,6 +118,7 @@ class Connection:
         self._batch = None
         report_drop("undeliverable_on_close", queued, "queued for a connection that closed")
         self.outbox.close()
+        msgpack_send.record_counts(self)
         if self.accepted:
             self.accepted = False
             get_recorder().connection_closed(self.version)
@@ -111,12 +133,25 @@ class Connection:
         batch: bool = False,
         tally: Tally | None = None,
         push: bool = False,
+        key: str | None = None,
     ) -> None:
-        """Send one event in this connection's protocol (see the module docstring)."""
+        """Send one event in this connection's protocol (see the module docstring).
+
+        With ``key``, on a connection that negotiated deltas, it goes as a keyed frame (never
+        batched); every other connection gets the plain event.
+        """
+        if self.encoding == MSGPACK and self.version == 2 and (key is None or self.keyed is None):
+            await msgpack_send.send_event(
+                self, encoded, optimize=optimize, batch=batch, tally=tally, push=push
+            )
+            return
         codec = self._codec()
         data_text = None
         if self.version == 2 and optimize and get_config()["OPTIMIZE"]:
             data_text = encoded.v2_data_text(codec)  # None: could not be optimized
+        if key is not None and self.keyed is not None and data_text is not None:
+            await keyed.send_keyed(self, encoded, key, data_text, push)
+            return
         if data_text is None:
             await self.flush_batch(push=push)
             text = encoded.v1_text(codec)
@@ -127,7 +162,8 @@ class Connection:
         if batch:
             await self._queue(encoded, data_text, push)
             return
-        await self.flush_batch(push=push)
+        if self._batch is not None:  # nothing can be queued (or timed) before the first batch
+            await self.flush_batch(push=push)
         payload, compressed, size = encoded.v2_frame(codec, not self.deflate)
         await self._write(payload, push)
         self._count(encoded.event, encoded.v1_size(codec), size, compressed, tally)
@@ -140,6 +176,9 @@ class Connection:
         encoding refuses (NaN, a ``datetime``, too deep) goes out as that v1 text instead,
         counted as a fallback; what ``json.dumps`` refuses raises, as in plain Channels.
         """
+        if self.encoding == MSGPACK:
+            await msgpack_send.send_content(self, content, v1_text)
+            return
         codec = self._codec()
         try:
             data_text, original = encode_content(codec, content)
@@ -165,7 +204,9 @@ class Connection:
     async def send_raw(self, event: str, data: Any) -> None:
         """Send a control event (``connection_established``, ``error``, ``stats_response``)."""
         codec = self._codec()
-        if self.version == 2:
+        if self.version == 2 and self.encoding == MSGPACK:
+            await self._write(msgpack_send.raw_frame(codec, event, data), False)
+        elif self.version == 2:
             await self._write(codec.raw_frame(event, data), False)
         else:
             await self._write(codec.encode_v1(event, data), False)
@@ -195,7 +236,7 @@ class Connection:
 
     # -------------------------------------------------------------- batching
 
-    async def _queue(self, encoded: EncodedEvent, data_text: str, push: bool) -> None:
+    async def _queue(self, encoded: EncodedEvent, data_text: str | bytes, push: bool) -> None:
         config = get_config()
         if self._batch is None:
             size = config["BATCH_SIZE"]
@@ -228,13 +269,17 @@ class Connection:
         assert self._batch is not None
         self._batch.done(None, batch.last_seq)
         codec = self._codec()
-        items: list[tuple[EncodedEvent, str]] = [(m["encoded"], m["text"]) for m in batch.messages]
-        if len(items) == 1:
-            frame = codec.event_frame(items[0][0].event, items[0][1])
+        items: list[tuple[EncodedEvent, Any]] = [(m["encoded"], m["text"]) for m in batch.messages]
+        payload: str | bytes
+        if self.encoding == MSGPACK:
+            payload, compressed = msgpack_send.batch_payload(self, codec, items), False
         else:
-            frame = codec.batch_frame([(encoded.event, text) for encoded, text in items])
-            get_recorder().record_batch(len(items))
-        payload, compressed = codec.finalize(frame, allow_gzip=not self.deflate)
+            if len(items) == 1:
+                frame = codec.event_frame(items[0][0].event, items[0][1])
+            else:
+                frame = codec.batch_frame([(encoded.event, text) for encoded, text in items])
+                get_recorder().record_batch(len(items))
+            payload, compressed = codec.finalize(frame, allow_gzip=not self.deflate)
         await self._write(payload, push)
         if isinstance(payload, bytes):
             size = len(payload)
@@ -275,22 +320,71 @@ class Connection:
             return True
         if self.outbox.backlog() > config["FANOUT_MAX_BACKLOG"]:
             report_drop("slow_client_drop", 1, "a member's socket did not keep up")
+            if broadcast.stream is not None:
+                broadcast.stream.missed(self, broadcast)  # it cannot follow the stream now
             self._slow_drops += 1
             if self._slow_drops >= config["FANOUT_MAX_DROPS"]:
                 self.closing = True
                 self._slow_close = asyncio.ensure_future(self._close_too_slow())
             return True
         self._slow_drops = 0
-        if broadcast.batch or self.deflate or self.codec is None or self._batch_pending():
+        if broadcast.stream is not None and self.stream_mode:
+            written = self._deliver_stream(broadcast, tally)
+            if written is not None:
+                return written
+        if broadcast.keyed is not None and self.keyed is not None and self.codec is not None:
+            if self._batch_pending() or self.deflate:
+                return False
+            written = keyed_groups.deliver(self, broadcast, tally)
+            if written is not None:
+                return written
+        if broadcast.batch or self.codec is None or self._batch_pending():
             return False
-        data, original, size, compressed = broadcast.frame(self.version, self.codec, True)
+        if not self.deflate:
+            frame = broadcast.frame(self.version, self.codec, True, self.encoding)
+            data, original, size, compressed = frame
+        elif self.deflate_prepared is not None and self.encoding == JSON:
+            prepared = broadcast.deflated(self.version, self.codec, self.deflate_prepared)
+            data, original, size, compressed = prepared
+        else:
+            return False  # context takeover: this connection's own compressor must see it
         if not self.outbox.write_frame(data):
             return False
         self._count(broadcast.encoded.event, original, size, compressed, tally)
+        if self.encoding == MSGPACK:
+            msgpack_send.count(self, 1, original, size)
+        return True
+
+    def _deliver_stream(self, broadcast: Broadcast, tally: Tally | None) -> bool | None:
+        # None: not a stream frame for this member; False: deliver_async decides and writes.
+        stream, outbox = broadcast.stream, self.outbox
+        assert stream is not None
+        if not outbox.direct or (self._batch is not None and self._batch.size > 0):
+            return False
+        frame = stream.frame_for(self, broadcast)
+        if frame is None:
+            return None
+        if not outbox.write_frame(frame[0]):
+            return False
+        if tally is None:
+            self._count(broadcast.encoded.event, frame[2], len(frame[1]), True, None)
+        else:
+            tally[frame[2], len(frame[1]), True] += 1
         return True
 
     async def deliver_async(self, broadcast: Broadcast, tally: Tally | None = None) -> None:
         """The awaited path of a broadcast :meth:`deliver` could not write at once."""
+        stream = broadcast.stream
+        if stream is not None and self.stream_mode:
+            frame = stream.frame_for(self, broadcast)
+            if frame is not None:
+                await self.flush_batch(push=True)
+                await self._write(frame[1], True)
+                self._count(broadcast.encoded.event, frame[2], len(frame[1]), True, tally)
+                return
+        if broadcast.keyed is not None and self.keyed is not None:
+            if await keyed_groups.deliver_async(self, broadcast, tally):
+                return
         await self.send_event(
             broadcast.encoded,
             optimize=broadcast.optimize,

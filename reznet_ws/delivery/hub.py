@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..encoding import broadcast_cache
 from ..stats import get_recorder
+from . import keyed_groups
 from .drops import report_drop, report_fault
+from .keyed import KeyedStreams
 from .prepared import Broadcast
 from .process import (
     HUB_CHANNEL_PREFIX,
@@ -38,6 +40,7 @@ from .process import (
     layer_label,
     recent_send_failures,
 )
+from .streams import GroupStreams
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -98,6 +101,10 @@ class Hub:
         self._kick = asyncio.Event()
         self._last_seq: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._backoff = self.min_backoff
+        #: Last versions of keyed broadcasts to this hub's groups (:mod:`.keyed`).
+        self.keyed: KeyedStreams | None = None
+        #: Group streams of this hub's groups (:mod:`.streams`).
+        self.streams = GroupStreams()
 
     # ------------------------------------------------------------ membership
 
@@ -112,6 +119,7 @@ class Hub:
         if members is None:
             members = self.groups[group] = weakref.WeakSet()
         members.add(member)
+        self.streams.wait(group)
         await self._start()
         if first and self.problem is None:
             await self._layer_call("group_add", group)
@@ -122,9 +130,13 @@ class Hub:
         if members is None or member not in members:
             return
         members.discard(member)
+        self.streams.leave(group, member)
         if not members:
             del self.groups[group]
             self._forget(group)
+            self.streams.discard(group)
+            if self.keyed is not None:
+                self.keyed.clear_group(group)
             await self._layer_call("group_discard", group)
         if not self.groups:
             self._stop()
@@ -273,6 +285,10 @@ class Hub:
         self.count_gap(group, message, len(members))
         encoded = broadcast_cache().get_or_create(message["id"], message["event"], message["v1"])
         broadcast = Broadcast(encoded, message["optimize"], message["batch"])
+        if message.get("key") is not None:  # a keyed event: its delta is computed once here
+            broadcast.keyed = keyed_groups.group_keyed(self, group, message["key"])
+        if broadcast.keyed is None:  # keyed events stay out of group streams (docs/deltas.md)
+            self.streams.begin(group, members, broadcast)
         tally: Counter[tuple[int, int, bool]] = Counter()
         for member in list(members):
             try:
@@ -281,7 +297,11 @@ class Hub:
                     await member.deliver_async(broadcast, tally)
             except Exception:
                 logger.exception("Delivery of a broadcast to one member failed")
+        if broadcast.stream is not None:
+            broadcast.stream.record(broadcast)
         # One stats call per distinct encoding, not one per recipient.
         recorder = get_recorder()
         for (original, size, compressed), count in tally.items():
             recorder.record_message(encoded.event, original, size, compressed, count, log=False)
+        if broadcast.keyed is not None:
+            broadcast.keyed.record(encoded.event)

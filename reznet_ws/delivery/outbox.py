@@ -22,7 +22,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ..server.twisted_compat import find_protocol, unsent_bytes, write_frame
+from ..server.twisted_compat import (
+    find_protocol,
+    unsent_bytes,
+    unsent_bytes_unchecked,
+    write_frame,
+)
 from .drops import report_drop
 
 __all__ = ["Outbox", "message_size", "transport_backlog"]
@@ -52,6 +57,11 @@ class Outbox:
         self._protocol = find_protocol(send)
         self._transport = getattr(self._protocol, "transport", None)
         self.direct = transport_backlog(self._transport) is not None
+        #: The server protocol's ``send_prepared(frame) -> bool`` (``reznet-daphne``, our
+        #: ``runserver``): the fan-out's fast path; None elsewhere.
+        self.send_prepared: Callable[[bytes], bool] | None = (
+            getattr(self._protocol, "send_prepared", None) if self.direct else None
+        )
         self._queue: deque[tuple[Mapping[str, Any], int, asyncio.Future[None] | None]] = deque()
         self._queued_bytes = 0
         self._busy = False
@@ -61,12 +71,21 @@ class Outbox:
     def backlog(self) -> int:
         """Return the bytes accepted for this connection and not yet written to its socket."""
         if self.direct:
-            return transport_backlog(self._transport) or 0
+            return unsent_bytes_unchecked(self._transport)
         return self._queued_bytes
 
     def write_frame(self, frame: bytes) -> bool:
-        """Write a prepared WebSocket frame now (direct mode only); False: use :meth:`push`."""
-        return self.direct and not self.closed and write_frame(self._protocol, frame)
+        """Write a prepared WebSocket frame now (direct mode only); False: use :meth:`push`.
+
+        The protocol's ``send_prepared`` writes it straight to an idle socket; otherwise it
+        goes through the protocol's ``sendData``, behind what waits in the transport.
+        """
+        if self.closed:
+            return False
+        send = self.send_prepared
+        if send is not None and send(frame):
+            return True
+        return self.direct and write_frame(self._protocol, frame)
 
     async def send(self, message: Mapping[str, Any]) -> None:
         """Send ``message`` after everything queued before it; return once it is written."""

@@ -16,6 +16,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from ..codec.delta import check_key
 from ..codec.errors import check_event_name
 from ..encoding import EncodedEvent, broadcast_cache, codec_for, default_field_map
 from .drops import report_drop
@@ -76,21 +77,29 @@ async def broadcast(
     batch: bool = False,
     optimize: bool = True,
     layer: str | Any = "default",
+    key: str | None = None,
 ) -> bool:
     """Send ``event`` to every member of ``group`` in every process; return False if refused.
 
     ``layer`` is a ``CHANNEL_LAYERS`` alias or a channel layer. Returns False, after counting
     ``error:broadcast_failed``, when the layer could not take the event (Redis unreachable).
-    Raises ``ReservedEventError`` for event names the protocol reserves.
+    Raises ``ReservedEventError`` for event names the protocol reserves. ``key`` makes it a
+    keyed event: members that negotiated deltas get what changed since the key's last version
+    they hold (each process numbers its own versions; see docs/deltas.md).
     """
     check_event_name(event)
+    if key is not None:
+        check_key(key)
     channel_layer = get_channel_layer(layer) if isinstance(layer, str) else layer
     if channel_layer is None:
         raise RuntimeError(f"no channel layer {layer!r} is configured (CHANNEL_LAYERS)")
     encoded = EncodedEvent(event, data)
     message_id = uuid.uuid4().hex
     v1_text = encoded.v1_text(codec_for(default_field_map()))
-    broadcast_cache().put(message_id, encoded)
+    if key is None:
+        broadcast_cache().put(message_id, encoded)
+    # else: a keyed object is typically changed and sent again while this broadcast is on its
+    # way; local members then decode the snapshot in the v1 text, as other processes do.
     ensure_hub_capacity(channel_layer)
     seq, skip = sequences.next(group)
     message = {
@@ -105,6 +114,8 @@ async def broadcast(
         "seq": seq,
         "skip": skip,
     }
+    if key is not None:
+        message["key"] = key
     try:
         await channel_layer.group_send(group, message)
     except Exception as exc:
@@ -124,6 +135,7 @@ def broadcast_sync(
     batch: bool = False,
     optimize: bool = True,
     layer: str | Any = "default",
+    key: str | None = None,
 ) -> bool:
     """:func:`broadcast` for sync code (views, Celery/RQ tasks, signals, sync consumers).
 
@@ -131,5 +143,7 @@ def broadcast_sync(
     running event loop's thread (use ``await broadcast(...)`` there).
     """
     return bool(
-        async_to_sync(broadcast)(group, event, data, batch=batch, optimize=optimize, layer=layer)
+        async_to_sync(broadcast)(
+            group, event, data, batch=batch, optimize=optimize, layer=layer, key=key
+        )
     )

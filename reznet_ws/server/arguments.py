@@ -75,7 +75,15 @@ def add_deflate_arguments(parser: argparse.ArgumentParser) -> None:
         "--deflate-server-no-context-takeover",
         action="store_true",
         default=None,
-        help="Reset the server's context after every message (DEFLATE_SERVER_NO_CONTEXT_TAKEOVER).",
+        help="Compress every message on its own, so a broadcast is compressed once for all its "
+        "members (DEFLATE_SERVER_NO_CONTEXT_TAKEOVER, the default).",
+    )
+    group.add_argument(
+        "--deflate-server-context-takeover",
+        action="store_true",
+        default=None,
+        help="Keep the server's compression context between messages: smaller frames, one "
+        "compression per member of every broadcast (DEFLATE_SERVER_NO_CONTEXT_TAKEOVER=False).",
     )
     group.add_argument(
         "--deflate-client-no-context-takeover",
@@ -107,10 +115,16 @@ def deflate_overrides(options: Mapping[str, Any]) -> dict[str, Any]:
         "server_max_window_bits": options.get("deflate_server_window_bits"),
         "client_max_window_bits": options.get("deflate_client_window_bits"),
         "mem_level": options.get("deflate_mem_level"),
-        "server_no_context_takeover": both or options.get("deflate_server_no_context_takeover"),
+        "server_no_context_takeover": _server_reset(options, both),
         "client_no_context_takeover": both or options.get("deflate_client_no_context_takeover"),
         "exclude_paths": tuple(paths) if paths else None,
     }
+
+
+def _server_reset(options: Mapping[str, Any], both: Any) -> bool | None:
+    if options.get("deflate_server_context_takeover"):
+        return False
+    return both or options.get("deflate_server_no_context_takeover")
 
 
 def add_shutdown_arguments(parser: argparse.ArgumentParser) -> None:

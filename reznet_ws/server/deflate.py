@@ -266,4 +266,7 @@ class LevelledPerMessageDeflate(PerMessageDeflate):
     def end_compress_message(self) -> bytes:
         """Called by autobahn at the end of an outgoing message; returns the last bytes."""
         # RFC 7692, 7.2.1: end with a sync flush and remove its trailing 00 00 ff ff.
-        return bytes(self._deflater.flush(zlib.Z_SYNC_FLUSH)[:-4])
+        tail = bytes(self._deflater.flush(zlib.Z_SYNC_FLUSH)[:-4])
+        if self.server_no_context_takeover:
+            self._deflater = None  # no state kept between messages: no memory held while idle
+        return tail

@@ -63,6 +63,8 @@ class DeflateWebSocketProtocol(CloseHandlingMixin, WireStatsMixin):
     # Frame boundaries in what was handed to the transport, for cutting the backlog between frames.
     _handed = 0
     _unit_ends: deque[int] | None = None
+    # Whether send_prepared may write to the socket itself (None: not asked yet).
+    _prepared_direct: bool | None = None
 
     # ------------------------------------------------------------------ writing
 
@@ -102,6 +104,45 @@ class DeflateWebSocketProtocol(CloseHandlingMixin, WireStatsMixin):
         if sent < len(data):
             transport.write(data[sent:])
         self.trafficStats.outgoingOctetsWireLevel += len(data)
+
+    def send_prepared(self, frame: bytes) -> bool:
+        """Called by the fan-out with one complete prepared frame (the same bytes for every member).
+
+        Written to the socket at once when nothing waits before it; what the kernel does not take
+        goes to the transport. Returns False, writing nothing, when the frame must take the
+        ordinary path instead: bytes already wait (the caller applies its backlog policy), the
+        connection is not open or is in the middle of a message, or writes cannot go direct.
+        """
+        transport = self.transport
+        direct = self._prepared_direct
+        if direct is None:
+            direct = self._prepared_direct = self.direct_writes and bool(
+                twisted_compat.supported(transport)
+            )
+        if (
+            not direct
+            or self.state != WebSocketProtocol.STATE_OPEN
+            or self.send_state != WebSocketProtocol.SEND_STATE_GROUND
+            or self.send_queue
+            or self.logOctets
+            or transport.disconnecting
+            or not twisted_compat.nothing_unsent(transport)
+        ):
+            return False
+        try:
+            sent = transport.socket.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return False  # the ordinary path lets Twisted report the error its own way
+        size = len(frame)
+        self._handed += size
+        if sent < size:
+            # Nothing was unsent before this frame: only its end is a boundary still to come.
+            self._unit_ends = deque([self._handed])
+            transport.write(frame[sent:])
+        self.trafficStats.outgoingOctetsWireLevel += size
+        return True
 
     def _note_frame(self, unsent: int, size: int) -> None:
         # autobahn hands every frame (and the handshake response) to sendData in one call: keep

@@ -32,7 +32,9 @@ from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 from twisted.internet.defer import Deferred
 
+from reznet_ws.conf import get_config
 from reznet_ws.server.deflate import SCOPE_KEY, load_options
+from reznet_ws.server.gcpolicy import GcFreezePolicy
 from reznet_ws.server.protocol import DeflateWebSocketProtocol
 
 __all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "DeflateServer", "DeflateWebSocketProtocol"]
@@ -66,6 +68,7 @@ class DeflateServer(daphne.server.Server):
         self.shutdown_timeout = shutdown_timeout
         self._ports: list[Any] = []
         self._all_closed: asyncio.Event | None = None
+        self._gc_policy: GcFreezePolicy | None = None
         super().__init__(*args, **kwargs)
         if self.deflate_options.enabled and not self.websocket_max_message_size:
             logger.warning(
@@ -106,6 +109,16 @@ class DeflateServer(daphne.server.Server):
             self.application = application
 
     # ---------------------------------------------------------------- shutdown
+
+    # ------------------------------------------------------------ collector
+
+    def timeout_checker(self) -> None:
+        """Called by daphne every 2 seconds; also keeps full GC collections short (gcpolicy)."""
+        policy = self._gc_policy
+        if policy is None:
+            policy = self._gc_policy = GcFreezePolicy(get_config()["GC_FREEZE_CONNECTIONS"])
+        policy.tick(len(self.connections))
+        super().timeout_checker()
 
     def listen_success(self, port: Any) -> None:
         """Called by daphne for every endpoint it listens on; kept to stop listening at shutdown."""

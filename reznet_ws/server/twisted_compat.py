@@ -22,11 +22,14 @@ __all__ = [
     "discard_unsent",
     "find_protocol",
     "find_transport",
+    "nothing_unsent",
     "socket_writable",
     "supported",
     "twisted_version",
     "unsent_bytes",
+    "unsent_bytes_unchecked",
     "version_supported",
+    "write_frame",
 ]
 
 logger = logging.getLogger("reznet_ws.server")
@@ -89,6 +92,20 @@ def unsent_bytes(transport: Any) -> int | None:
     if not supported(transport):
         return None
     return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+
+def unsent_bytes_unchecked(transport: Any) -> int:
+    """:func:`unsent_bytes` of a transport :func:`supported` accepted before (not asked again)."""
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+
+def nothing_unsent(transport: Any) -> bool:
+    """Return True when a transport :func:`supported` accepted holds no unsent bytes.
+
+    The per-frame check of the fan-out's fast path: it does not ask :func:`supported` again
+    (the caller asked once per connection; a transport's type does not change).
+    """
+    return len(transport.dataBuffer) == transport.offset and not transport._tempDataLen
 
 
 def socket_writable(transport: Any) -> bool:

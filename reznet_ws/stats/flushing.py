@@ -45,7 +45,7 @@ class _Flushing:
     min_process_ttl: float
     store: StatsStore
     clock: Callable[[], float]
-    lock: threading.Lock
+    lock: threading.RLock
     _flush_lock: threading.Lock
     process_id: str
     counters: Counter[str]

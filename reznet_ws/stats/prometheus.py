@@ -92,6 +92,12 @@ def _families(stats: Mapping[str, Any]) -> Iterator[Any]:
     )
     yield _counter("wire_bytes_sent", "Bytes written to sockets.", wire["bytes_sent"])
     yield _counter("wire_bytes_received", "Bytes read from sockets.", wire["bytes_received"])
+    deltas = stats.get("deltas")
+    if deltas is not None:  # keyed events (docs/deltas.md)
+        yield _counter("delta_frames", "Keyed events sent as deltas.", deltas["delta_frames"])
+        yield _counter("delta_full_frames", "Keyed events sent whole.", deltas["full_frames"])
+        yield _counter("delta_bytes_saved", "Bytes saved by deltas.", deltas["bytes_saved"])
+        yield _counter("delta_resyncs", "Keys clients asked to get whole.", deltas["resyncs"])
 
 
 def _cache_up(up: bool) -> Any:

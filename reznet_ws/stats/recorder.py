@@ -63,10 +63,14 @@ class StatsRecorder(_Flushing):
         _instances.add(self)
 
     def _init_state(self) -> None:
-        self.lock = threading.Lock()
+        # Reentrant: reading ``counters`` folds the pending message counts under it.
+        self.lock = threading.RLock()
         self._flush_lock = threading.Lock()
         self.process_id = _new_process_id()
-        self.counters: Counter[str] = Counter()
+        self._counters: Counter[str] = Counter()
+        #: Event name -> ``[messages, original, optimized, compressed]`` recorded since the last
+        #: read of ``counters``: a message costs four list additions, not ten counter updates.
+        self._pending: dict[str, list[int]] = {}
         self.minutes: dict[int, list[int]] = {}
         #: Event name -> its four counter names (built once per name, not once per message).
         self._events: dict[str, tuple[str, str, str, str]] = {}
@@ -78,6 +82,34 @@ class StatsRecorder(_Flushing):
         self._available = True
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+
+    @property
+    def counters(self) -> Counter[str]:
+        """The cumulative counts of this process; message counts are folded in when read."""
+        if self._pending:
+            with self.lock:
+                self._fold()
+        return self._counters
+
+    @counters.setter
+    def counters(self, counters: Counter[str]) -> None:
+        self._counters = counters
+
+    def _fold(self) -> None:
+        # Called under ``lock``: adds the pending message counts to the named counters.
+        c = self._counters
+        for event, (count, original, optimized, compressed) in self._pending.items():
+            keys = self._events.get(event) or self._event_keys(event)
+            c["total_messages"] += count
+            c["total_bytes_original"] += original
+            c["total_bytes_optimized"] += optimized
+            c[keys[0]] += count
+            c[keys[1]] += original
+            c[keys[2]] += optimized
+            if compressed:
+                c["compressed_messages"] += compressed
+                c[keys[3]] += compressed
+        self._pending.clear()
 
     # ----------------------------------------------------------- hot path
 
@@ -110,17 +142,16 @@ class StatsRecorder(_Flushing):
         original, optimized = original_bytes * count, optimized_bytes * count
         minute = int(self.clock() // 60)
         with self.lock:
-            keys = self._events.get(event) or self._event_keys(event)
-            c = self.counters
-            c["total_messages"] += count
-            c["total_bytes_original"] += original
-            c["total_bytes_optimized"] += optimized
-            c[keys[0]] += count
-            c[keys[1]] += original
-            c[keys[2]] += optimized
+            slot = self._pending.get(event)
+            if slot is None:
+                if len(self._pending) >= self.max_events:
+                    self._fold()
+                slot = self._pending[event] = [0, 0, 0, 0]
+            slot[0] += count
+            slot[1] += original
+            slot[2] += optimized
             if compressed:
-                c["compressed_messages"] += count
-                c[keys[3]] += count
+                slot[3] += count
             bucket = self.minutes.get(minute)
             if bucket is None:
                 bucket = self.minutes[minute] = [0, 0, 0]
@@ -158,6 +189,11 @@ class StatsRecorder(_Flushing):
         """Called once per batch frame sent, with the number of events in it."""
         self._add(("batches", 1), ("batched_messages", size))
 
+    def record_stream(self, frames: int, size: int, original: int) -> None:
+        """Called once per broadcast sent in a group stream: its frames, their bytes (frame
+        headers included) and what plain JSON (v1) would have sent."""
+        self._add(("stream_frames", frames), ("stream_bytes", size), ("stream_original", original))
+
     def record_error(self, code: str) -> None:
         """Called once per rejected client message (``code`` as in docs/protocol.md)."""
         self._add((f"error:{code}", 1))
@@ -165,6 +201,36 @@ class StatsRecorder(_Flushing):
     def record_fallback(self, reason: str) -> None:
         """Called when a payload could not be optimized and went out in the plain encoding."""
         self._add((f"fallback:{reason}", 1))
+
+    def record_delta(self, event: str, deltas: int, fulls: int, saved: int) -> None:
+        """Called per keyed send (per broadcast, once): delta and full frames, bytes saved."""
+        self._add(
+            ("delta_frames", deltas),
+            ("delta_full", fulls),
+            ("delta_bytes_saved", saved),
+            (f"delta_frames:{event}", deltas),
+            (f"delta_full:{event}", fulls),
+        )
+
+    def record_delta_evicted(self, count: int = 1) -> None:
+        """Called when a key's last version is evicted (``DELTA_MAX_KEYS`` / ``_BYTES``)."""
+        self._add(("delta_evicted", count))
+
+    def record_delta_resync(self, count: int = 1) -> None:
+        """Called when a client asks for full objects of keys it could not continue."""
+        self._add(("delta_resync", count))
+
+    def record_encoding(self, encoding: str, messages: int, original: int, sent: int) -> None:
+        """Called for the events sent over connections of a non-JSON ``encoding`` (``msgpack``).
+
+        ``messages`` events, ``original`` bytes as v1, ``sent`` bytes sent; every connection
+        adds up a few frames before calling (see :mod:`reznet_ws.delivery.msgpack_send`).
+        """
+        self._add(
+            (f"encoding_messages:{encoding}", messages),
+            (f"encoding_original:{encoding}", original),
+            (f"encoding_sent:{encoding}", sent),
+        )
 
     def connection_opened(self, version: int) -> None:
         """Called when a connection is accepted with protocol ``version`` (1 or 2)."""

@@ -72,6 +72,42 @@ def _series(snapshot: Snapshot, minutes: Sequence[int]) -> list[dict[str, Any]]:
     return points
 
 
+def _by_encoding(
+    c: Mapping[str, int], messages: int, original: int, optimized: int
+) -> dict[str, dict[str, int]]:
+    # JSON (v1 and reznet.v2) is what the other encodings leave of the totals.
+    packed = {
+        name: {
+            "messages": n,
+            "bytes_original": c.get(f"encoding_original:{name}", 0),
+            "bytes_sent": c.get(f"encoding_sent:{name}", 0),
+        }
+        for name, n in _by_prefix(c, "encoding_messages:").items()
+    }
+    rest = {
+        "messages": messages - sum(e["messages"] for e in packed.values()),
+        "bytes_original": original - sum(e["bytes_original"] for e in packed.values()),
+        "bytes_sent": optimized - sum(e["bytes_sent"] for e in packed.values()),
+    }
+    return {"json": rest, **packed}
+
+
+def _deltas(c: Mapping[str, int]) -> dict[str, Any]:
+    # Keyed events (docs/deltas.md): delta and full frames, per event too.
+    deltas, fulls = _by_prefix(c, "delta_frames:"), _by_prefix(c, "delta_full:")
+    return {
+        "delta_frames": c.get("delta_frames", 0),
+        "full_frames": c.get("delta_full", 0),
+        "bytes_saved": c.get("delta_bytes_saved", 0),
+        "resyncs": c.get("delta_resync", 0),
+        "evicted": c.get("delta_evicted", 0),
+        "events": {
+            name: {"delta_frames": deltas.get(name, 0), "full_frames": fulls.get(name, 0)}
+            for name in sorted(set(deltas) | set(fulls))
+        },
+    }
+
+
 def build_stats(snapshot: Snapshot, minutes: Sequence[int]) -> dict[str, Any]:
     """Turn the raw store contents into the public stats dict (JSON-native values only)."""
     c = snapshot.counters
@@ -105,10 +141,18 @@ def build_stats(snapshot: Snapshot, minutes: Sequence[int]) -> dict[str, Any]:
         "events": _events(c),
         "errors": _by_prefix(c, "error:"),
         "fallbacks": _by_prefix(c, "fallback:"),
+        "by_encoding": _by_encoding(c, messages, original, optimized),
         "wire": {
             "bytes_sent": c.get("wire_bytes_sent", 0),
             "bytes_received": c.get("wire_bytes_received", 0),
         },
+        "streams": {
+            "frames": c.get("stream_frames", 0),
+            "bytes_sent": c.get("stream_bytes", 0),
+            "bytes_original": c.get("stream_original", 0),
+            "resyncs": c.get("error:stream_resync", 0),
+        },
+        "deltas": _deltas(c),
         "series": _series(snapshot, minutes),
         "since": snapshot.since,
         "enabled": bool(get_config()["STATS_ENABLED"]),

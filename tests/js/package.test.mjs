@@ -2,7 +2,7 @@
 // (no build step, no copy), installs into a fresh project, and bundles with esbuild.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,10 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLIENT = "reznet_ws/static/reznet_ws/reznet-ws.js";
 const TYPES = "reznet_ws/static/reznet_ws/reznet-ws.d.ts";
+// The modules the client imports, next to it: reznet-ws-*.js.
+const MODULES = readdirSync(join(ROOT, "reznet_ws/static/reznet_ws"))
+  .filter((name) => /^reznet-ws-.*\.js$/.test(name))
+  .map((name) => `reznet_ws/static/reznet_ws/${name}`);
 const ON_CI = ["1", "true", "yes"].includes((process.env.CI ?? "").toLowerCase());
 const manifest = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
 
@@ -42,7 +46,7 @@ test("package.json points at the client module and its declarations, which exist
   assert.equal(manifest.type, "module");
   assert.deepEqual(manifest.exports["."], { types: `./${TYPES}`, default: `./${CLIENT}` });
   assert.equal(manifest.types, `./${TYPES}`);
-  assert.deepEqual(manifest.files, [CLIENT, TYPES]);
+  assert.deepEqual([...manifest.files].sort(), [CLIENT, ...MODULES, TYPES].sort());
   for (const file of manifest.files) assert.ok(existsSync(join(ROOT, file)), file);
 });
 
@@ -53,7 +57,7 @@ test("package.json version equals reznet_ws.__version__", () => {
 
 test("npm pack ships the client and its declarations, nothing of the Python package", () => {
   const files = packed.files.map((file) => file.path).sort();
-  assert.deepEqual(files, ["LICENSE", "README.md", "package.json", TYPES, CLIENT].sort());
+  assert.deepEqual(files, ["LICENSE", "README.md", "package.json", TYPES, CLIENT, ...MODULES].sort());
   assert.equal(packed.filename, `reznet-ws-${manifest.version}.tgz`);
 });
 

@@ -17,7 +17,7 @@ const FIELD_MAP = { message_id: "mid", content: "c", created_at: "ts" };
 const TIMESTAMP_FIELDS = ["created_at"];
 const HASH = "0123456789abcdef";
 // What a v2 client adds to the URL: it decodes content frames (protocol section 3.1).
-const FEATURES = "reznet_features=content";
+const FEATURES = "reznet_features=content%2Cdelta%2Cstream";
 
 // A fake of the browser WebSocket: the test plays the server through the server* methods.
 function fakeWebSocketClass() {
@@ -713,7 +713,7 @@ test("without a WebSocket implementation the constructor says so", () => {
 // Content frames: the server's send_json(content) (protocol section 3.1)
 
 test("contentFrames: false and legacy: true leave reznet_features out", TIMEOUT, () => {
-  for (const options of [{ contentFrames: false }, { legacy: true }]) {
+  for (const options of [{ contentFrames: false, deltas: false, streams: false }, { legacy: true }]) {
     const { socket, ws } = connect(options);
     assert.equal(ws.url, "ws://example.test/ws/chat/");
     socket.close();

@@ -2,7 +2,9 @@
 
 Run from the repository root: ``python tests/vectors/generate.py``. It writes
 ``tests/vectors/vectors.json``, ``tests/vectors/timestamps.json``, ``tests/vectors/content.json``
-(content frames, protocol section 3.1) and ``docs/field-map.md``;
+(content frames, protocol section 3.1), ``tests/vectors/msgpack.json`` (the MessagePack encoding,
+section 7, built by msgpack_vectors.py), ``tests/vectors/delta.json`` (keyed and delta frames,
+section 3.2) and ``docs/field-map.md``;
 the output is deterministic, and tests/test_codec_vectors.py fails when the committed files differ
 from a fresh run. ``--out DIR`` and ``--doc PATH`` write elsewhere.
 
@@ -1258,8 +1260,99 @@ def build_content_vectors() -> dict[str, object]:
     }
 
 
+def _delta_versions() -> list[tuple[str, list[object]]]:
+    # Series of versions of one keyed object each: every kind of change protocol 3.2 names.
+    tasks = [{"id": i, "status": "todo", "title": f"Task {i}"} for i in range(6)]
+    done = [dict(task, status="done") if task["id"] == 2 else task for task in tasks]
+    return [
+        ("plan_task_by_task", [{"plan": tasks}, {"plan": done}, {"plan": [*done, tasks[0]]}]),
+        ("nulls_and_removals", [{"a": 1, "b": None, "c": [1]}, {"a": None, "c": [1]}, {"c": []}]),
+        ("type_changes", [{"v": 1}, {"v": 1.0}, {"v": True}, {"v": "1"}, {"v": [1]}, [1], None]),
+        ("nested_arrays", [[[1, 2], [3]], [[1, 2], [3, 4], []], [[0], [1, 2], [3, 4], []]]),
+        (
+            "timestamps",
+            [
+                {"created_at": "2025-10-25T12:00:00Z", "status": "new"},
+                {"created_at": "2025-10-25T12:00:00.123Z", "status": "new"},
+                {"created_at": "2025-10-25T14:00:00+02:00", "updated_at": 5},
+                {"created_at": "not a time", "updated_at": [5]},
+            ],
+        ),
+        ("escaped_keys", [{"c": 1, "content": 2}, {"~c": 3, "content": 2}, {"~": {"s": 1}}]),
+        ("reordered_members", [{"a": 1, "b": 2}, {"b": 2, "a": 1}]),
+    ]
+
+
+def build_delta_vectors() -> dict[str, object]:
+    """Return the content of delta.json: keyed and delta frames and what they decode to."""
+    from reznet_ws.codec.delta import delta_frame, diff, dump_ops, keyed_frame
+    from reznet_ws.codec.keyed_receiver import KeyedReceiver
+
+    streams = []
+    for name, versions in _delta_versions():
+        frames: list[dict[str, object]] = []
+        previous: object = None
+        for version, value in enumerate(versions, 1):
+            text = DEFAULT.encode_data(value)
+            encoded = json.loads(text)
+            if version == 1:
+                frame = keyed_frame(DEFAULT, "live", name, version, "0a1b2c3d", text)
+            else:
+                ops = dump_ops(diff(previous, encoded))
+                frame = delta_frame(DEFAULT, "live", name, version, ops)
+            previous = encoded
+            expected = json.loads(DEFAULT.encode_v1("live", value))["data"]
+            frames.append({"frame": frame, "expected": expected, "delta": version > 1})
+        streams.append({"name": name, "frames": frames})
+    gap = [
+        keyed_frame(DEFAULT, "live", "g", 1, "0a1b2c3d", DEFAULT.encode_data({"x": 1})),
+        delta_frame(DEFAULT, "live", "g", 3, '[[["x"],3]]'),
+        delta_frame(DEFAULT, "live", "g", 4, '[[["x"],4]]'),
+        keyed_frame(DEFAULT, "live", "g", 5, "0a1b2c3d", DEFAULT.encode_data({"x": 5})),
+    ]
+    streams.append(
+        {
+            "name": "gap_waits_for_full",
+            "frames": [
+                {"frame": gap[0], "expected": {"x": 1}, "delta": False},
+                {"frame": gap[1], "expected": None, "gap": True},
+                {"frame": gap[2], "expected": None, "gap": True},
+                {"frame": gap[3], "expected": {"x": 5}, "delta": False},
+            ],
+        }
+    )
+    for stream in streams:  # every vector checked by the Python receiver as it is written
+        receiver = KeyedReceiver(DEFAULT)
+        for item in stream["frames"]:  # type: ignore[attr-defined]
+            got = receiver.receive(json.loads(item["frame"]))
+            assert (None if got is None else got[1]) == item["expected"], stream["name"]
+    invalid_ops = [[[["b"]]], [[[]]], [[["a", 0], 1]], [[["a"], 0, 9, []]], [[5, 1]], "x"]
+    return {
+        "protocol_version": PROTOCOL_VERSION,
+        "field_map": DEFAULT.field_map.mapping,
+        "timestamp_fields": sorted(DEFAULT.field_map.timestamp_fields),
+        "streams": streams,
+        "invalid_ops": [{"value": {"a": 1}, "ops": ops} for ops in invalid_ops],
+    }
+
+
 def _dump(value: object) -> str:
     return json.dumps(value, indent=1, ensure_ascii=True) + "\n"
+
+
+def _msgpack_vectors() -> dict[str, object]:
+    # The reznet.v2.msgpack vectors (protocol section 7), built in msgpack_vectors.py from the
+    # same cases; loaded by path, as this file may itself be loaded by path.
+    import importlib.util
+
+    path = Path(__file__).resolve().with_name("msgpack_vectors.py")
+    spec = importlib.util.spec_from_file_location("reznet_msgpack_vectors", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cases = {"EVENTS": EVENTS, "RAW": RAW, "BATCHES": BATCHES, "CUSTOM_MAPS": CUSTOM_MAPS}
+    built: dict[str, object] = module.build(DEFAULT, {**cases, "CONTENT_CASES": CONTENT_CASES})
+    return built
 
 
 def write_all(out_dir: Path, doc_path: Path) -> list[Path]:
@@ -1271,6 +1364,8 @@ def write_all(out_dir: Path, doc_path: Path) -> list[Path]:
         out_dir / "vectors.json": _dump(build_vectors()),
         out_dir / "timestamps.json": _dump(build_timestamps()),
         out_dir / "content.json": _dump(build_content_vectors()),
+        out_dir / "delta.json": _dump(build_delta_vectors()),
+        out_dir / "msgpack.json": _dump(_msgpack_vectors()),
         doc_path: render_field_map_doc(),
     }
     for path, text in outputs.items():

@@ -7,6 +7,18 @@ export declare const PROTOCOL_VERSION: 2;
 /** The WebSocket subprotocol a client offers to get v2 frames. */
 export declare const SUBPROTOCOL: "reznet.v2";
 
+/** The subprotocol of the MessagePack encoding of v2 (binary frames, protocol section 7). */
+export declare const MSGPACK_SUBPROTOCOL: "reznet.v2.msgpack";
+
+/**
+ * A MessagePack codec, such as the `@msgpack/msgpack` module (`{encode, decode}`). `decode` must
+ * give 64-bit integers as numbers (its default), maps as plain objects.
+ */
+export interface MsgpackCodec {
+  encode(value: unknown): Uint8Array;
+  decode(bytes: Uint8Array): unknown;
+}
+
 /** The query parameter listing the optional frame kinds a client decodes. */
 export declare const FEATURES_PARAM: "reznet_features";
 /** The value of {@link FEATURES_PARAM} announcing that a client decodes content frames. */
@@ -33,7 +45,8 @@ export type ReznetErrorCode =
   | "missing_event"
   | "batch_too_large"
   | "rate_limited"
-  | "map_unavailable";
+  | "map_unavailable"
+  | "stream_gap";
 
 /** An error in a received frame (or a missing cached field map). */
 export declare class ReznetProtocolError extends Error {
@@ -94,6 +107,8 @@ export interface DecoderOptions {
   dates?: boolean;
   /** Cap on the inflated size of a gzip frame, in bytes. Default 16 MiB. */
   maxInflatedBytes?: number;
+  /** Decodes binary frames that are not gzip members as MessagePack. Default null. */
+  msgpack?: MsgpackCodec | null;
 }
 
 /**
@@ -112,6 +127,7 @@ export declare class Decoder {
   readonly timestampFields: readonly string[];
   readonly dates: boolean;
   readonly maxInflatedBytes: number;
+  readonly msgpack: MsgpackCodec | null;
   /**
    * Decodes DATA: keys back to full names, encoded timestamps to ISO strings (or Dates).
    * @throws {ReznetProtocolError} `invalid_frame` for an invalid encoded timestamp
@@ -187,8 +203,13 @@ export interface ReconnectOptions {
 }
 
 export interface ReznetSocketOptions {
-  /** Subprotocols to offer. Default `["reznet.v2"]`. */
+  /** Subprotocols to offer. Default `["reznet.v2"]`, or `["reznet.v2.msgpack", "reznet.v2"]` with `msgpack`. */
   protocols?: string[];
+  /**
+   * A MessagePack codec: the client offers `reznet.v2.msgpack` too, and on such a connection
+   * decodes binary frames and sends optimized frames with it. Default none.
+   */
+  msgpack?: MsgpackCodec;
   /** Connect without a subprotocol (v1) and without `reznet_map`. Default false. */
   legacy?: boolean;
   /** The WebSocket constructor. Default `globalThis.WebSocket`. */
@@ -204,10 +225,77 @@ export interface ReznetSocketOptions {
    * so the server's `send_json` reaches it smaller. Default true.
    */
   contentFrames?: boolean;
+  /**
+   * Announce that this client inflates group streams (`reznet_features=stream`): broadcasts
+   * then arrive compressed once per group (protocol section 3.3). Default true.
+   */
+  streams?: boolean;
   /** Cap on an inflated gzip frame, in bytes. Default 16 MiB. */
   maxInflatedBytes?: number;
+  /**
+   * Announce that this client decodes keyed and delta frames (`delta` in `reznet_features`), so
+   * keyed events arrive as deltas. Default true.
+   */
+  deltas?: boolean;
+  /** Bounds of the objects of keyed events kept. Default 1000 keys, 8 MiB. */
+  keyedCache?: KeyedCacheOptions;
   /** `false` never reconnects; otherwise overrides of the backoff settings. */
   reconnect?: false | ReconnectOptions;
+}
+
+/** What a keyed event's handlers receive besides the full object (protocol section 3.2). */
+export interface KeyedMeta {
+  event: string;
+  /** The application's key (`send_event(..., key=)` on the server). */
+  key: string;
+  /** The version of the object in its stream. */
+  version: number;
+  /** Whether the frame was a delta (true) or the full object (false). */
+  delta: boolean;
+  /** The event name, so handlers that read the second argument as the name keep working. */
+  toString(): string;
+}
+
+export interface KeyedCacheOptions {
+  maxKeys?: number;
+  maxBytes?: number;
+}
+
+/** The `reznet_features` value announcing keyed and delta frames. */
+export declare const DELTA_FEATURE: "delta";
+
+/** A delta that does not apply to the value it is applied to. */
+export declare class DeltaError extends Error {}
+
+/**
+ * Applies delta operations (`[PATH, VALUE]`, `[PATH]`, `[PATH, I, N, ITEMS]`) to a JSON value,
+ * in place, and returns the result.
+ * @throws {DeltaError}
+ */
+export declare function applyDelta(value: any, ops: unknown): any;
+
+/** Whether a parsed frame is a keyed frame (it has `_v` and `k`). */
+export declare function isKeyedFrame(obj: unknown): boolean;
+
+/** The objects of keyed events a client holds, bounded in keys and bytes. */
+export declare class KeyedCache {
+  constructor(options?: KeyedCacheOptions);
+  readonly size: number;
+  readonly bytes: number;
+  maxKeys: number;
+  maxBytes: number;
+  readonly stats: { full: number; delta: number; gaps: number; evicted: number; resyncs: number };
+  /** The decoded object of `key`, or `undefined`. */
+  get(key: string): any;
+  /** What is held of `key`: its event, version and stream, or `undefined`. */
+  info(key: string): { event: string; version: number; stream: string } | undefined;
+  /** Up to `limit` `[key, epoch, version]`, the most recently updated first. */
+  held(limit?: number): Array<[string, string, number]>;
+  receive(
+    frame: unknown,
+    decoder: Decoder,
+  ): { event: string; data: any; meta: KeyedMeta } | { gap: string };
+  delete(key: string): void;
 }
 
 export interface OpenInfo {
@@ -291,8 +379,12 @@ export declare class ReznetSocket {
    * `send_json(content)`) of the form `{"event": name, "data": data}` arrives as `(data, name)`
    * (and at the handlers of `name`); any other content as `(content, null)`.
    */
-  on(event: "*", handler: (data: any, event: string | null) => void): Unsubscribe;
-  on<T = any>(event: string, handler: (data: T, event: string) => void): Unsubscribe;
+  on(event: "*", handler: (data: any, event: string | null, meta?: KeyedMeta) => void): Unsubscribe;
+  /**
+   * A server event. A keyed event's handlers get the full reconstructed object and a
+   * {@link KeyedMeta} (whose `toString()` is the event name); other events the name.
+   */
+  on<T = any>(event: string, handler: (data: T, meta: string | KeyedMeta) => void): Unsubscribe;
 
   once(event: "open", handler: (info: OpenInfo, event: "open") => void): Unsubscribe;
   once(event: "close", handler: (info: CloseInfo, event: "close") => void): Unsubscribe;
@@ -317,4 +409,45 @@ export declare class ReznetSocket {
 
   /** Closes for good: no reconnection follows. */
   close(code?: number, reason?: string): void;
+
+  /** The objects of keyed events, kept across reconnections. */
+  readonly keyed: KeyedCache;
+  /** The current object of a keyed event, or `undefined` when no version of `key` is held. */
+  state(key: string): any;
+}
+
+/** The `reznet_features` value announcing that a client inflates group streams. */
+export declare const STREAM_FEATURE: "stream";
+
+/** An error decoding a group-stream frame (protocol section 3.3). */
+export declare class StreamError extends Error {
+  readonly code: "stream_gap" | "too_large" | "decompression_failed" | "malformed_json" | "invalid_frame";
+  /** The stream of the frame, when its header could be read. */
+  stream: number | null;
+}
+
+/** Whether a binary message is a group-stream frame (first byte 0xA5 or 0xA4). */
+export declare function isStreamFrame(bytes: Uint8Array): boolean;
+
+/** The header of a group-stream frame; `epoch` is null inside an epoch. */
+export declare function parseStreamHeader(bytes: Uint8Array): {
+  stream: number;
+  epoch: number | null;
+  seq: number;
+  offset: number;
+};
+
+/**
+ * A connection's inflaters of its group streams, with
+ * `DecompressionStream("deflate-raw")` (node's zlib where that is missing).
+ */
+export declare class StreamDecoder {
+  constructor(options?: { maxInflatedBytes?: number; native?: boolean });
+  readonly maxInflatedBytes: number;
+  /** The text a stream frame carries; frames must be given in arrival order. */
+  decode(bytes: Uint8Array): Promise<string>;
+  /** The streams waiting for an epoch start after an error. */
+  broken(): number[];
+  /** Drops every stream's state. */
+  close(): void;
 }

@@ -9,11 +9,37 @@
  * @module reznet-ws
  */
 
+import { DELTA_FEATURE, HAVE_PARAM, KeyedCache, RESYNC_EVENT, isKeyedFrame } from "./reznet-ws-delta.js";
+
+export { DELTA_FEATURE, DeltaError, KeyedCache, applyDelta, isKeyedFrame } from "./reznet-ws-delta.js";
+
+import {
+  EPOCH_START,
+  RESYNC_EVENT as STREAM_RESYNC_EVENT,
+  STREAM_FEATURE,
+  StreamDecoder,
+  isStreamFrame,
+  parseStreamHeader,
+} from "./reznet-ws-stream.js";
+
+export { STREAM_FEATURE, StreamDecoder, StreamError, isStreamFrame, parseStreamHeader } from "./reznet-ws-stream.js";
+
 /** The protocol version this client implements; equals "Protocol version" in docs/protocol.md. */
 export const PROTOCOL_VERSION = 2;
 
 /** The WebSocket subprotocol a client offers to get v2 frames (protocol section 1). */
 export const SUBPROTOCOL = "reznet.v2";
+
+/**
+ * The subprotocol of the MessagePack encoding of v2 (protocol section 7): the same frames as
+ * binary MessagePack messages, decoded by the codec passed as the `msgpack` option.
+ */
+export const MSGPACK_SUBPROTOCOL = "reznet.v2.msgpack";
+
+// Whether a negotiated subprotocol is v2, in either encoding.
+function isV2Protocol(protocol) {
+  return protocol === SUBPROTOCOL || protocol === MSGPACK_SUBPROTOCOL;
+}
 
 /**
  * The query parameter, and its value, with which a client says it decodes content frames
@@ -253,9 +279,12 @@ export class Decoder {
    * @param {boolean} [options.dates] decode encoded timestamps to `Date` objects, not strings
    * @param {number} [options.maxInflatedBytes] cap on the inflated size of a gzip frame
    *   (default 16 MiB); a larger frame fails with code `too_large`
+   * @param {{encode(value: unknown): Uint8Array, decode(bytes: Uint8Array): unknown} | null}
+   *   [options.msgpack] a MessagePack codec (e.g. `@msgpack/msgpack`): binary frames that are
+   *   not gzip members are decoded with it (protocol section 7)
    * @throws {TypeError} when the field map is not a valid bijection
    */
-  constructor({ fieldMap = {}, timestampFields = [], dates = false, maxInflatedBytes } = {}) {
+  constructor({ fieldMap = {}, timestampFields = [], dates = false, maxInflatedBytes, msgpack = null } = {}) {
     this._toShort = new Map();
     this._toFull = new Map();
     for (const [full, short] of Object.entries(fieldMap ?? {})) {
@@ -275,6 +304,8 @@ export class Decoder {
     this.dates = Boolean(dates);
     /** @readonly */
     this.maxInflatedBytes = maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES;
+    /** @readonly the MessagePack codec, or null */
+    this.msgpack = msgpack ?? null;
   }
 
   /**
@@ -424,9 +455,9 @@ export class Decoder {
     if (typeof data !== "string") {
       let bytes = isBlob(data) ? new Uint8Array(await data.arrayBuffer()) : toBytes(data);
       if (bytes === null) throw new TypeError("decodeMessage expects a string, ArrayBuffer, typed array or Blob");
-      if (bytes.byteLength < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) {
-        throw new ReznetProtocolError("unexpected_binary", "binary frame is not a gzip member");
-      }
+      const gzip = bytes.byteLength >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+      if (!gzip && this.msgpack !== null) return this._unpack(bytes);
+      if (!gzip) throw new ReznetProtocolError("unexpected_binary", "binary frame is not a gzip member");
       bytes = await inflateGzip(bytes, this.maxInflatedBytes);
       try {
         text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
@@ -435,6 +466,15 @@ export class Decoder {
       }
     }
     return parseJson(text);
+  }
+
+  // A binary frame of the MessagePack encoding (protocol section 7), through the codec.
+  _unpack(bytes) {
+    try {
+      return this.msgpack.decode(bytes);
+    } catch (error) {
+      throw new ReznetProtocolError("malformed_json", "binary frame is not valid MessagePack", { cause: error });
+    }
   }
 }
 
@@ -542,7 +582,12 @@ export class ReznetSocket {
   /**
    * @param {string} url the WebSocket URL (`ws://` or `wss://`)
    * @param {object} [options]
-   * @param {string[]} [options.protocols] subprotocols to offer (default `["reznet.v2"]`)
+   * @param {string[]} [options.protocols] subprotocols to offer (default `["reznet.v2"]`, or
+   *   `["reznet.v2.msgpack", "reznet.v2"]` with `msgpack`)
+   * @param {{encode(value: unknown): Uint8Array, decode(bytes: Uint8Array): unknown}} [options.msgpack]
+   *   a MessagePack codec such as `@msgpack/msgpack` (`{encode, decode}`): the client then offers
+   *   `reznet.v2.msgpack`, and on such a connection decodes binary frames and sends optimized
+   *   frames with it (protocol section 7)
    * @param {boolean} [options.legacy] connect without a subprotocol (v1) and without the
    *   `reznet_map` parameter
    * @param {typeof WebSocket} [options.WebSocket] the constructor (default
@@ -551,6 +596,9 @@ export class ReznetSocket {
    *   `localStorage` when available; `null` disables caching)
    * @param {boolean} [options.dates] decode timestamps to `Date` objects
    * @param {boolean} [options.optimize] default of `send()`'s `optimize` option
+   * @param {boolean} [options.streams] announce that this client inflates group streams
+   *   (`reznet_features=stream`), so broadcasts reach it compressed once per group with a 32 KiB
+   *   window (default true; protocol section 3.3)
    * @param {boolean} [options.contentFrames] announce that this client decodes content frames
    *   (`reznet_features=content`), so the server's `send_json` reaches it smaller (default true)
    * @param {number} [options.maxInflatedBytes] cap on an inflated gzip frame (16 MiB)
@@ -561,7 +609,9 @@ export class ReznetSocket {
   constructor(url, options = {}) {
     this.url = String(url);
     this._legacy = Boolean(options.legacy);
-    this._protocols = this._legacy ? [] : [...(options.protocols ?? [SUBPROTOCOL])];
+    this._msgpack = options.msgpack ?? null;
+    const offered = this._msgpack ? [MSGPACK_SUBPROTOCOL, SUBPROTOCOL] : [SUBPROTOCOL];
+    this._protocols = this._legacy ? [] : [...(options.protocols ?? offered)];
     this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
     if (typeof this._WebSocket !== "function") {
       throw new TypeError("no WebSocket implementation: pass the WebSocket option");
@@ -570,6 +620,10 @@ export class ReznetSocket {
     this._dates = Boolean(options.dates);
     this._optimize = Boolean(options.optimize);
     this._contentFrames = options.contentFrames ?? true;
+    this._groupStreams = options.streams ?? true;
+    this._deltas = options.deltas ?? true;
+    /** The objects of keyed events, kept across reconnections (see `state()`). */
+    this.keyed = new KeyedCache(options.keyedCache ?? {});
     this._maxInflatedBytes = options.maxInflatedBytes;
     this._reconnect = options.reconnect === false ? null : { ...RECONNECT_DEFAULTS, ...options.reconnect };
     /** Test seams: replace to control jitter and uptime measurement. */
@@ -656,11 +710,13 @@ export class ReznetSocket {
   send(event, data = null, { optimize = this._optimize } = {}) {
     const conn = this._conn;
     if (conn === null || conn.ws.readyState !== 1) throw new Error("ReznetSocket.send: the socket is not open");
-    const v2 = optimize && conn.ws.protocol === SUBPROTOCOL && conn.mapKnown;
+    const v2 = optimize && isV2Protocol(conn.ws.protocol) && conn.mapKnown;
     const frame = v2
       ? { _v: PROTOCOL_VERSION, e: event, d: conn.decoder.encodeData(data) ?? null }
       : { event, data: data === undefined ? null : data };
-    conn.ws.send(JSON.stringify(frame));
+    // On reznet.v2.msgpack an optimized frame goes packed; the plain form stays JSON text.
+    if (v2 && conn.ws.protocol === MSGPACK_SUBPROTOCOL) conn.ws.send(this._msgpack.encode(frame));
+    else conn.ws.send(JSON.stringify(frame));
   }
 
   /**
@@ -687,13 +743,14 @@ export class ReznetSocket {
     };
   }
 
-  _emit(event, data, name = event) {
+  _emit(event, data, name = event, meta = undefined) {
     const list = this._handlers.get(event);
     if (!list) return;
     for (const entry of list) {
       if (entry.once) this._handlers.set(event, this._handlers.get(event).filter((item) => item !== entry));
       try {
-        entry.handler(data, name);
+        if (meta === undefined) entry.handler(data, name);
+        else entry.handler(data, name, meta);
       } catch (error) {
         reportHandlerError(error);
       }
@@ -708,6 +765,43 @@ export class ReznetSocket {
 
   // `control`: whether the frame may carry a control event (see _handle). A reserved name in
   // any other frame reaches the `*` handlers only, never the control handling.
+  /**
+   * The current object of a keyed event (protocol section 3.2), as last handed to the
+   * handlers, or `undefined` when this client holds no version of `key`.
+   *
+   * @param {string} key
+   * @returns {any}
+   */
+  state(key) {
+    return this.keyed.get(key);
+  }
+
+  // A keyed frame: applied to the object held, or, after a gap, the server is asked for the
+  // full object and nothing is dispatched.
+  _keyedFrame(conn, parsed) {
+    let result;
+    try {
+      result = this.keyed.receive(parsed, conn.decoder);
+    } catch (error) {
+      if (error instanceof ReznetProtocolError) throw error;
+      throw new ReznetProtocolError("invalid_frame", error.message, { cause: error });
+    }
+    if (result.gap !== undefined) {
+      // Asked once per key until its full object comes: a fast stream must not flood the server.
+      conn.resyncs ??= new Set();
+      if (conn.ws.readyState === 1 && !conn.resyncs.has(result.gap)) {
+        conn.resyncs.add(result.gap);
+        this.keyed.stats.resyncs += 1;
+        conn.ws.send(JSON.stringify({ _v: PROTOCOL_VERSION, e: RESYNC_EVENT, r: 1, d: { keys: [result.gap] } }));
+      }
+      return;
+    }
+    if (!result.meta.delta) conn.resyncs?.delete(result.meta.key);
+    this._stats.messages += 1;
+    if (!CONTROL.has(result.event)) this._emit(result.event, result.data, result.meta);
+    this._emit("*", result.data, result.event, result.meta);
+  }
+
   _dispatch(event, data, control) {
     this._stats.messages += 1;
     if (typeof event === "string" && (control || !CONTROL.has(event))) {
@@ -727,18 +821,26 @@ export class ReznetSocket {
   _connect() {
     const hash = this._legacy ? null : this._cachedHash();
     let url = this.url;
-    if (!this._legacy && this._contentFrames) url = withQuery(url, FEATURES_PARAM, CONTENT_FEATURE);
+    const features = [];
+    if (!this._legacy && this._contentFrames) features.push(CONTENT_FEATURE);
+    if (!this._legacy && this._deltas) features.push(DELTA_FEATURE);
+    if (!this._legacy && this._groupStreams) features.push(STREAM_FEATURE);
+    if (features.length) url = withQuery(url, FEATURES_PARAM, features.join(","));
+    const have = !this._legacy && this._deltas ? this.keyed.held() : [];
+    if (have.length) url = withQuery(url, HAVE_PARAM, JSON.stringify(have));
     if (hash) url = withQuery(url, "reznet_map", hash);
     const ws = new this._WebSocket(url, this._protocols);
     ws.binaryType = "arraybuffer";
     const conn = {
       ws,
       url,
-      decoder: new Decoder({ dates: this._dates, maxInflatedBytes: this._maxInflatedBytes }),
+      decoder: new Decoder({ dates: this._dates, maxInflatedBytes: this._maxInflatedBytes, msgpack: this._msgpack }),
       mapKnown: false,
       broken: false,
       openedAt: null,
       queue: Promise.resolve(),
+      streams: new StreamDecoder({ maxInflatedBytes: this._maxInflatedBytes }),
+      resyncing: new Set(),
     };
     this._conn = conn;
     ws.onopen = () => {
@@ -764,13 +866,37 @@ export class ReznetSocket {
     conn.queue = conn.queue.then(() => this._handle(conn, data)).catch((error) => this._emitProtocolError(error));
   }
 
+  // A group-stream frame (protocol section 3.3) becomes the text it carries; other data passes.
+  // A frame that cannot be decoded asks the server to take this connection out of its stream.
+  async _unstream(conn, data) {
+    const bytes = typeof data === "string" ? null : toBytes(data);
+    if (bytes === null || !isStreamFrame(bytes)) return data;
+    try {
+      const text = await conn.streams.decode(bytes);
+      if (bytes[0] === EPOCH_START) conn.resyncing.delete(parseStreamHeader(bytes).stream);
+      return text;
+    } catch (error) {
+      const stream = error.stream ?? null;
+      // One request per break: the frames still on their way fail as gaps without asking again.
+      if (stream !== null && !conn.resyncing.has(stream) && conn.ws.readyState === 1 && this._conn === conn) {
+        conn.resyncing.add(stream);
+        conn.ws.send(JSON.stringify({ event: STREAM_RESYNC_EVENT, data: { stream } }));
+      }
+      throw new ReznetProtocolError(error.code ?? "decompression_failed", error.message, { cause: error });
+    }
+  }
+
   async _handle(conn, data) {
     if (conn.broken) return;
     let parsed;
     let events;
     let content = false;
     try {
-      parsed = await conn.decoder._parseMessage(data);
+      parsed = await conn.decoder._parseMessage(await this._unstream(conn, data));
+      if (isKeyedFrame(parsed) && parsed._v === PROTOCOL_VERSION && isV2Protocol(conn.ws.protocol)) {
+        this._keyedFrame(conn, parsed);
+        return;
+      }
       if (isPlainObject(parsed) && Object.hasOwn(parsed, "c") && Object.hasOwn(parsed, "_v")) {
         parsed = conn.decoder.decodeContentFrame(parsed);
         content = true;
@@ -784,7 +910,7 @@ export class ReznetSocket {
     if (events === undefined) {
       // A plain message, delivered as v1 delivers it. A control event only in a v1 frame on a
       // v1 connection, where no frame is raw; a content frame is never one.
-      const control = !content && conn.ws.protocol !== SUBPROTOCOL;
+      const control = !content && !isV2Protocol(conn.ws.protocol);
       if (isPlainObject(parsed) && typeof parsed.event === "string") this._dispatch(parsed.event, parsed.data, control);
       else this._dispatch(null, parsed, control);
       return;
@@ -833,6 +959,7 @@ export class ReznetSocket {
         timestampFields: map.timestamp_fields,
         dates: this._dates,
         maxInflatedBytes: this._maxInflatedBytes,
+        msgpack: this._msgpack,
       });
     } catch {
       return null; // not a bijection
@@ -870,6 +997,7 @@ export class ReznetSocket {
   }
 
   _closed(conn, event) {
+    conn.streams.close();
     if (this._conn !== conn) return;
     const code = event?.code ?? 1005;
     // A connection that stayed up long enough proves the server healthy: start over.

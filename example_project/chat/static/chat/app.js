@@ -5,7 +5,7 @@
 // `window.reznetEvents` every server event it dispatched, in order, as `{event, data}`.
 // The activity feed (a second socket, to the sync consumer at /ws/activity/) connects when its
 // panel is opened; `window.reznetActivity` holds its events the same way.
-import { ReznetSocket, ReznetProtocolError, ReznetServerError } from "../reznet_ws/reznet-ws.js";
+import { ReznetSocket, ReznetProtocolError, ReznetServerError, StreamDecoder } from "../reznet_ws/reznet-ws.js";
 
 const $ = (id) => document.getElementById(id);
 const WIRE_LOG_SIZE = 14;
@@ -14,6 +14,12 @@ const SOURCES = { websocket: "WebSocket", api: "REST API", command: "manage.py" 
 const TYPING_EVERY_MS = 2500;
 const TYPING_SHOWN_MS = 3000;
 
+// `?protocol=msgpack`: the reznet.v2.msgpack encoding, with @msgpack/msgpack as the client's
+// codec, loaded as an ES module from `data-msgpack` of <body> (a CDN URL by default).
+const MSGPACK = new URLSearchParams(location.search).get("protocol") === "msgpack"
+  ? await import(document.body.dataset.msgpack || "https://cdn.jsdelivr.net/npm/@msgpack/msgpack@3.1.3/dist.esm/index.mjs")
+  : null;
+
 const state = {
   socket: null,
   legacy: new URLSearchParams(location.search).get("protocol") === "v1",
@@ -21,6 +27,16 @@ const state = {
   me: document.body.dataset.user || "@guest",
   v1Bytes: 0,
   kinds: { batch: 0, gzip: 0 },
+  // Keyed events (docs/deltas.md): delta frames received, their bytes, and the bytes the full
+  // objects they rebuilt would have taken as v2 frames.
+  deltas: { frames: 0, bytes: 0, full: 0 },
+  // Group streams (docs/stream-compression.md): on unless ?streams=0; the wire log inflates the
+  // stream frames it sees with a decoder of its own, in order.
+  streams: new URLSearchParams(location.search).get("streams") !== "0",
+  stream: { frames: 0, bytes: 0 },
+  tap: null,
+  tapQueue: Promise.resolve(),
+  planDeltas: new Map(),
   map: "–",
   deflate: null,
   typingSentAt: 0,
@@ -143,7 +159,7 @@ function planItem(plan) {
   const tasks = plan.plan?.tasks ?? [];
   const byAgent = new Map();
   for (const task of tasks) byAgent.set(task.agent_name, (byAgent.get(task.agent_name) ?? 0) + 1);
-  const taskRow = (task) => h("li", { class: task.priority === "high" ? "high" : "" },
+  const taskRow = (task) => h("li", { class: `${task.priority === "high" ? "high" : ""} ${task.status}` },
     h("span", { class: "tid" }, task.id), h("span", { class: "tname" }, task.name),
     h("span", { class: "tagent" }, task.agent_name));
   const first = tasks.slice(0, 5);
@@ -153,7 +169,7 @@ function planItem(plan) {
     h("header", {},
       h("span", { class: "plan-icon", "aria-hidden": "true" }, "▦"),
       h("b", {}, "Workflow plan"),
-      h("span", { class: "chip" }, `${plan.total_tasks} tasks`),
+      h("span", { class: "chip" }, `${plan.completed_tasks ?? 0} / ${plan.total_tasks} tasks done`),
       h("span", { class: "by" }, `by ${plan.orchestrator} · ${timeOf(plan.created_at)}`)),
     h("p", { class: "goal" }, plan.description),
     h("div", { class: "chips" }, ...[...byAgent].map(([name, n]) => h("span", { class: "chip", style: `--hue:${hue(name)}` }, `${name} ×${n}`))),
@@ -166,7 +182,9 @@ function planWireText(workflowId, v1Size) {
   const frame = state.planFrames.get(workflowId);
   const v1 = `v1 would need ${formatBytes(v1Size)}`;
   if (!frame) return v1;
-  return `${v1} · received as a ${formatBytes(frame.bytes)} ${frame.kind === "gzip" ? "gzip frame" : `${frame.kind} frame`}`;
+  const deltas = state.planDeltas.get(workflowId);
+  const updates = deltas ? ` · then ${deltas.frames} updates as deltas of ${formatBytes(deltas.bytes)} in all` : "";
+  return `${v1} · received as a ${formatBytes(frame.bytes)} ${frame.kind === "gzip" ? "gzip frame" : `${frame.kind} frame`}${updates}`;
 }
 
 // --------------------------------------------------------------------------- wire log
@@ -184,11 +202,15 @@ function tappedWebSocket(onFrame) {
 }
 
 function frameKind(data) {
-  if (typeof data !== "string") return "gzip";
+  if (typeof data !== "string") {
+    const first = new Uint8Array(data)[0];
+    return first === 0x1f ? "gzip" : first === 0xa5 || first === 0xa4 ? "stream" : "msgpack";
+  }
   try {
     const frame = JSON.parse(data);
     if (frame === null || typeof frame !== "object" || !("_v" in frame)) return "v1";
     if ("b" in frame) return "batch";
+    if ("k" in frame) return "x" in frame ? "delta" : "keyed";
     return frame.r === 1 ? "control" : "event";
   } catch {
     return "invalid";
@@ -200,14 +222,29 @@ function onFrame(socket, data) {
   const kind = frameKind(data);
   if (kind === "batch" || kind === "gzip") state.kinds[kind] += 1;
   const bytes = typeof data === "string" ? new TextEncoder().encode(data).byteLength : data.byteLength;
+  if (kind === "stream") {
+    state.stream.frames += 1;
+    state.stream.bytes += bytes;
+  }
   const entry = { kind, bytes, events: [], v1: 0 };
   const row = h("li", { class: `frame ${kind}` },
     h("span", { class: "kind" }, kind), h("span", { class: "size" }, formatBytes(bytes)), h("span", { class: "names" }, "…"));
   const log = $("wire");
   log.prepend(row);
   while (log.children.length > WIRE_LOG_SIZE) log.lastElementChild.remove();
+  if (kind === "delta" || kind === "keyed") {
+    keyedFrame(socket, JSON.parse(data), entry, row);
+    return;
+  }
   const copy = typeof data === "string" ? data : data.slice(0);
-  socket.decoder.decodeMessage(copy).then((result) => {
+  let text = null;
+  if (kind === "stream") {
+    // One frame at a time: a stream inflates in order.
+    const tap = state.tap;
+    text = state.tapQueue.then(() => tap.decode(new Uint8Array(copy)));
+    state.tapQueue = text.catch(() => null);
+  }
+  (text ?? Promise.resolve(copy)).then((message) => socket.decoder.decodeMessage(message)).then((result) => {
     const events = result.legacy ? [{ event: result.payload?.event, data: result.payload?.data }] : result.events;
     entry.events = events.map((e) => e.event);
     entry.v1 = events.filter((e) => e.event !== "connection_established").reduce((n, e) => n + v1FrameSize(e.event, e.data), 0);
@@ -222,6 +259,40 @@ function onFrame(socket, data) {
   }).catch(() => {
     row.querySelector(".names").textContent = "not decodable";
   });
+}
+
+// A keyed frame: the client rebuilds the whole object; once it has (its handlers run after this
+// tap), the log shows what the full object would have taken, and the panel adds up the savings.
+function keyedFrame(socket, frame, entry, row) {
+  setTimeout(() => {
+    const data = socket.state(frame.k);
+    if (data === undefined) {
+      row.querySelector(".names").textContent = `${frame.k}: waiting for the full object`;
+      return;
+    }
+    const event = frame.e ?? socket.keyed.info(frame.k)?.event ?? "";
+    const full = new TextEncoder().encode(JSON.stringify({ _v: 2, e: event, d: socket.decoder.encodeData(data) })).byteLength;
+    entry.events = [event];
+    entry.v1 = v1FrameSize(event, data);
+    row.querySelector(".names").textContent = `${event} ${frame.k} v${frame.n}`;
+    row.append(h("span", { class: "v1" }, `v1 ${formatBytes(entry.v1)}`));
+    if (frame.x === undefined) {
+      if (event === "workflow_plan") state.planFrames.set(data.workflow_id, entry);
+      return;
+    }
+    state.deltas.frames += 1;
+    state.deltas.bytes += entry.bytes;
+    state.deltas.full += full;
+    if (event === "workflow_plan") {
+      const plan = state.planDeltas.get(data.workflow_id) ?? { frames: 0, bytes: 0 };
+      plan.frames += 1;
+      plan.bytes += entry.bytes;
+      state.planDeltas.set(data.workflow_id, plan);
+      const footer = document.querySelector(`[data-wid="${CSS.escape(data.workflow_id)}"] .wire-info`);
+      if (footer) footer.textContent = planWireText(data.workflow_id, Number(footer.dataset.v1));
+    }
+    queueRender();
+  }, 0);
 }
 
 function summarize(names) {
@@ -256,6 +327,15 @@ function renderPanel() {
   setFigure("s-bytes", bytes, formatBytes(bytes));
   setFigure("s-v1bytes", state.v1Bytes, formatBytes(state.v1Bytes));
   $("s-kinds").textContent = `${state.kinds.batch} / ${state.kinds.gzip}`;
+  const { frames: deltaFrames, bytes: deltaBytes, full: fullBytes } = state.deltas;
+  setFigure("s-deltas", deltaFrames, deltaFrames
+    ? `${deltaFrames} · ${formatBytes(deltaBytes)} instead of ${formatBytes(fullBytes)} (saved ${formatBytes(fullBytes - deltaBytes)})`
+    : "–");
+  const { frames: streamFrames, bytes: streamBytes } = state.stream;
+  setFigure("s-stream", streamFrames, streamFrames
+    ? `${streamFrames} · ${formatBytes(streamBytes)}`
+    : state.streams && !state.legacy ? "on (none yet: a group needs 2 members)" : "off");
+  $("streams-toggle").textContent = state.streams ? "turn off" : "turn on";
   $("s-map").textContent = state.map;
   $("s-deflate").textContent = state.deflate === null ? "–" : state.deflate ? "on" : "off";
   $("deflate-note").hidden = !state.deflate;
@@ -279,6 +359,9 @@ function connect() {
   if (state.socket) state.socket.close(1000);
   state.v1Bytes = 0;
   state.kinds = { batch: 0, gzip: 0 };
+  state.deltas = { frames: 0, bytes: 0, full: 0 };
+  state.stream = { frames: 0, bytes: 0 };
+  state.tap = new StreamDecoder();
   state.map = state.legacy ? "not used (v1)" : "–";
   state.deflate = null;
   $("wire").replaceChildren();
@@ -286,6 +369,10 @@ function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new ReznetSocket(`${scheme}://${location.host}/ws/chat/`, {
     legacy: state.legacy,
+    streams: state.streams,
+    ...(MSGPACK && !state.legacy
+      ? { msgpack: { encode: MSGPACK.encode, decode: MSGPACK.decode }, protocols: ["reznet.v2.msgpack"], streams: false }
+      : {}),
     WebSocket: tappedWebSocket((data) => onFrame(socket, data)),
   });
   state.socket = socket;
@@ -340,7 +427,12 @@ function connect() {
     $("agent").dataset.status = status;
     $("agent-status").textContent = status;
   });
-  on("workflow_plan", (plan) => append(plan.channel_id, planItem(plan)));
+  // Keyed: every update brings the whole plan (rebuilt from a delta); redraw it in place.
+  on("workflow_plan", (plan) => {
+    const shown = document.querySelector(`li.plan[data-wid="${CSS.escape(plan.workflow_id)}"]`);
+    if (shown) shown.replaceWith(planItem(plan));
+    else append(plan.channel_id, planItem(plan));
+  });
   on("user_typing", ({ user_name: name }) => {
     if (name === state.me && Date.now() - state.typingSentAt < TYPING_SHOWN_MS) return;
     state.typing.set(name, Date.now());
@@ -449,6 +541,15 @@ for (const button of document.querySelectorAll("#channels button")) {
     if (state.socket?.readyState === 1) send("join", { channel_id: button.dataset.channel });
   });
 }
+$("streams-toggle").addEventListener("click", () => {
+  state.streams = !state.streams;
+  const url = new URL(location.href);
+  if (state.streams) url.searchParams.delete("streams");
+  else url.searchParams.set("streams", "0");
+  history.replaceState(null, "", url);
+  systemLine(`Group streams ${state.streams ? "on: broadcasts compressed once per group" : "off"}`);
+  connect();
+});
 for (const button of document.querySelectorAll("[data-protocol]")) {
   button.addEventListener("click", () => {
     const legacy = button.dataset.protocol === "v1";

@@ -1,0 +1,119 @@
+"""The per-message path measures instead of writing: each measure equals what it stands for.
+
+``EncodedEvent`` reports the v1 frame's size (the stats' original bytes) from the v2 walk,
+without writing the v1 text, and the v2 frame's UTF-8 size without encoding it again when it is
+ASCII; the recorder adds message counts to its named counters when they are read. These
+properties compare each with the slow, obvious computation, for both JSON backends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reznet_ws.codec import Codec
+from reznet_ws.codec.fastjson import ascii_json_length, orjson
+from reznet_ws.codec.jsonvalues import django_default
+from reznet_ws.encoding import EncodedEvent
+from reznet_ws.stats import StatsRecorder
+from tests.conftest import require_or_skip
+from tests.test_codec_properties import JSON, TEXT, examples
+
+BACKENDS = ["stdlib", "orjson"]
+EVENTS = st.one_of(st.sampled_from(["message_new", "book", "é", "\U0001f600"]), TEXT)
+
+
+def codec_for_backend(backend: str, **kwargs: Any) -> Codec:
+    if backend == "orjson":
+        require_or_skip(orjson is not None, "orjson (pip install 'reznet-ws[fast]')")
+    return Codec(json_backend=backend, max_depth=10_000, **kwargs)
+
+
+def utf8_size(payload: str | bytes) -> int:
+    return len(payload) if isinstance(payload, bytes) else len(payload.encode("utf-8"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@examples(300)
+@given(event=EVENTS, data=JSON, allow_gzip=st.booleans(), threshold=st.sampled_from([0, 64, 10240]))
+def test_measured_sizes_equal_the_written_ones(
+    backend: str, event: str, data: object, allow_gzip: bool, threshold: int
+) -> None:
+    codec = codec_for_backend(backend, gzip_threshold=threshold)
+    encoded = EncodedEvent(event, data)
+    if encoded.v2_data_text(codec) is None:
+        return
+    payload, compressed, size = encoded.v2_frame(codec, allow_gzip)
+    assert size == utf8_size(payload)
+    assert (payload, compressed) == codec.finalize(
+        codec.event_frame(event, encoded.v2_data_text(codec)),  # type: ignore[arg-type]
+        allow_gzip=allow_gzip,
+    )
+    v1 = json.dumps({"event": event, "data": data}, default=django_default)
+    assert encoded.v1_size(codec) == len(v1)
+    assert encoded.v1_text(codec) == v1
+
+
+RECORDS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "(send_json)"]),
+        st.integers(0, 10**6),
+        st.integers(0, 10**6),
+        st.booleans(),
+        st.integers(1, 5),
+        st.booleans(),  # read the counters after this record
+    ),
+    max_size=40,
+)
+
+
+@examples(200)
+@given(records=RECORDS, max_events=st.integers(1, 5))
+def test_folded_message_counts_equal_counting_each_message(
+    records: list[tuple[str, int, int, bool, int, bool]], max_events: int
+) -> None:
+    recorder = StatsRecorder(autostart=False)
+    recorder.max_events = max_events
+    recorder.clock = lambda: 600.0
+    expected: Counter[str] = Counter()
+    names: list[str] = []
+    for event, original, optimized, compressed, count, read in records:
+        recorder.record_message(event, original, optimized, compressed, count, log=False)
+        if event not in names and len(names) < max_events:
+            names.append(event)
+        name = event if event in names else "(other)"
+        expected["total_messages"] += count
+        expected["total_bytes_original"] += original * count
+        expected["total_bytes_optimized"] += optimized * count
+        expected[f"event:{name}"] += count
+        expected[f"event_original:{name}"] += original * count
+        expected[f"event_optimized:{name}"] += optimized * count
+        if compressed:
+            expected["compressed_messages"] += count
+            expected[f"event_compressed:{name}"] += count
+        if read:
+            assert +recorder.counters == +expected
+    assert +recorder.counters == +expected
+    minute = recorder.minutes.get(10, [0, 0, 0])
+    assert minute == [
+        expected["total_messages"],
+        expected["total_bytes_original"],
+        expected["total_bytes_optimized"],
+    ]
+
+
+@examples(300)
+@given(text=st.text(st.characters(exclude_categories=())))
+def test_ascii_json_length_from_the_utf8_bytes_is_json_dumps_length(text: str) -> None:
+    compact = json.dumps(text, ensure_ascii=False)
+    expected = len(json.dumps(text))
+    assert ascii_json_length(compact) == expected
+    assert ascii_json_length(compact, compact.encode("utf-8", "surrogatepass")) == expected
+    if orjson is not None and not any("\ud800" <= char <= "\udfff" for char in text):
+        data = orjson.dumps(text)
+        assert ascii_json_length(data.decode("utf-8"), data) == expected
