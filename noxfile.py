@@ -33,6 +33,7 @@ OLDEST = [
     "djangorestframework==3.15.*",
     "drf-spectacular==0.27.*",
     "msgpack==1.0.*",
+    "zstandard==0.20.*",
 ]
 #: python -> what pip installs next to ".[test]"; every version but the oldest is upgraded eagerly.
 MATRIX = {
@@ -108,6 +109,11 @@ def wheel(session: nox.Session) -> None:
     # most a namespace portion, which Python passes over for the regular package in site-packages;
     # the files stay for the tests that read them (the JS client, the logger names).
     (root / "reznet_ws" / "__init__.py").unlink()
+    # The browser tests serve the JS codecs (@msgpack/msgpack, fzstd) from node_modules, which
+    # the js session installed in the checkout (npm ci): the sdist does not ship them.
+    modules = Path(__file__).resolve().parent / "node_modules"
+    if modules.is_dir():
+        (root / "node_modules").symlink_to(modules, target_is_directory=True)
     session.chdir(root)
     where = "import reznet_ws, sysconfig as s; print(reznet_ws.__file__, s.get_paths()['purelib'])"
     module, purelib = str(session.run("python", "-c", where, silent=True)).split()

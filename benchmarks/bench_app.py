@@ -49,7 +49,6 @@ from django.urls import path
 from benchmarks.floor import floor_frame, measure_floor, summarize_rounds, websocket_sockets
 from benchmarks.trace import make_trace
 from reznet_ws.consumers import OptimizedConsumerMixin
-from reznet_ws.server.twisted_compat import find_protocol
 
 __all__ = [
     "BaselineConsumer",
@@ -223,8 +222,7 @@ class ControlConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
         rounds = max(1, min(int(spec.get("rounds", 20)), 200))
         size = mean_frame_size(str(spec.get("target", "ours")), int(spec.get("count", 100)))
         frame = floor_frame(size)
-        protocol = find_protocol(self.base_send)  # not the control socket itself
-        sockets = websocket_sockets(exclude=protocol)
+        sockets = websocket_sockets()  # the clients' sockets, not the control sockets
         spent = []
         for _ in range(rounds):
             spent.append(measure_floor(sockets, frame))

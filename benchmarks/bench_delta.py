@@ -46,6 +46,13 @@ import django  # noqa: E402
 django.setup()
 
 from reznet_ws.codec import Codec  # noqa: E402
+from reznet_ws.codec.entities import (  # noqa: E402
+    EntityRules,
+    EntityTable,
+    entity_frame,
+    split_entities,
+    table_rows,
+)
 from reznet_ws.delivery.keyed import KeyedStreams  # noqa: E402
 from reznet_ws.encoding import codec_for, default_field_map  # noqa: E402
 
@@ -459,7 +466,169 @@ def markdown(result: dict[str, Any]) -> str:
         " and the whole object decoded against a full frame decoded.",
         "",
     ]
+    if "entities" in result:
+        lines.append(entity_markdown(result["entities"]))
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------- entity references
+
+AGENT_PROFILE = {
+    "agent_id": "agent-7f3a",
+    "agent_name": "@orchestrator",
+    "role": "orchestrator",
+    "model": "gpt-demo",
+    "provider": "reznet",
+    "description": "Plans workflows and answers questions addressed to @orchestrator.",
+}
+
+
+def chat_stream(messages: int, seed: int = 5) -> list[tuple[str, dict[str, Any]]]:
+    """Chat messages in the example's shape: every third is the agent's, with its profile."""
+    rng = random.Random(seed)
+    users = [f"user-{n:02d}" for n in range(8)]
+    authors = {
+        name: {
+            "author_id": name,
+            "author_name": f"@{name}",
+            "avatar": f"https://cdn.example.com/avatars/{name}.png",
+            "role": rng.choice(["member", "admin", "guest"]),
+            "joined_at": STAMP.format(rng.randrange(60), rng.randrange(60)),
+        }
+        for name in users
+    }
+    out = []
+    for n in range(messages):
+        base = {
+            "message_id": f"m-{n:05d}",
+            "channel_id": "general",
+            "content": " ".join(rng.choice(["ship", "the", "plan", "now", "ok"]) for _ in range(8)),
+            "created_at": STAMP.format(n // 60 % 60, n % 60),
+            "updated_at": None,
+        }
+        if n % 3 == 2:
+            base.update(author_type="agent", agent=AGENT_PROFILE)
+        else:
+            base.update(author_type="user", author=authors[rng.choice(users)])
+        out.append(("", base))
+    return out
+
+
+def entity_bytes(codec: Codec, updates: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Bytes of a chat stream on one connection, without and with entity references."""
+    rules = EntityRules({"agent": "agent_id", "author": "author_id"}, codec.field_map, 4096)
+    table = EntityTable(256)
+    full, refs = [], []
+    for _, data in updates:
+        text = codec.encode_data(data)
+        full.append(codec.event_frame("message_new", text))
+        parts = split_entities(json.loads(text), rules)
+        if parts is None:
+            refs.append(full[-1])
+            continue
+        missing = table.missing(parts.entities)
+        rows = table_rows(parts.entities, missing, table.items, 0.8)
+        refs.append(entity_frame(codec, "message_new", parts.data, rows))
+        table.store([parts.entities[i] for i in missing])
+    size, ref_size = sum(len(f.encode()) for f in full), sum(len(f.encode()) for f in refs)
+    full_z, refs_z = deflated(full), deflated(refs)
+    return {
+        "stream": "chat (8 author profiles, the agent's profile)",
+        "messages": len(updates),
+        "v1_bytes": sum(len(codec.encode_v1("message_new", d)) for _, d in updates),
+        "full_bytes": size,
+        "ref_bytes": ref_size,
+        "ratio": round(ref_size / size, 4),
+        "full_deflate_bytes": full_z,
+        "ref_deflate_bytes": refs_z,
+        "deflate_ratio": round(refs_z / full_z, 4),
+    }
+
+
+async def _entity_fanout_cpu(members: int, rounds: int, refs: bool, updates: list[Any]) -> float:
+    from reznet_ws.delivery.connection import Connection
+    from reznet_ws.delivery.hub import Hub
+    from reznet_ws.encoding import EncodedEvent, broadcast_cache
+
+    codec = codec_for(default_field_map())
+
+    async def send(message: Any) -> None:
+        pass
+
+    conns = []
+    for _ in range(members):
+        conn = Connection(send)
+        conn.outbox = _FakeOutbox()  # type: ignore[assignment]
+        conn.version, conn.codec, conn.accepted = 2, codec, True
+        conn.keyed = KeyedStreams.from_settings()
+        conn.entities = EntityTable(256) if refs else None
+        conns.append(conn)
+    hub = Hub(object())
+    hub.groups["g"] = weakref.WeakSet(conns)
+    cpu = 0.0
+    for n in range(rounds):
+        event = EncodedEvent("message_new", updates[n % len(updates)][1])
+        message_id = f"e{refs}{n}"
+        broadcast_cache().put(message_id, event)
+        message = {"type": "reznet.event", "group": "g", "id": message_id,
+                   "event": "message_new", "v1": event.v1_text(codec), "optimize": True,
+                   "batch": False}  # fmt: skip
+        start = time.process_time()
+        await hub.fanout(message)
+        cpu += time.process_time() - start
+    return cpu / rounds * 1000
+
+
+def entity_cpu(members: int, rounds: int, updates: list[Any]) -> dict[str, Any]:
+    """CPU ms per broadcast of chat messages to ``members``, with and without references."""
+    from django.test import override_settings
+
+    rules = {"author": "author_id", "agent": "agent_id"}
+    with override_settings(REZNET_WS={"ENTITIES": rules}):
+        plain = asyncio.run(_entity_fanout_cpu(members, rounds, False, updates))
+        refs = asyncio.run(_entity_fanout_cpu(members, rounds, True, updates))
+    return {
+        "members": members,
+        "rounds": rounds,
+        "plain_ms": round(plain, 3),
+        "refs_ms": round(refs, 3),
+        "ratio": round(refs / plain, 2),
+    }
+
+
+def entity_markdown(entities: dict[str, Any]) -> str:
+    e = entities
+    return "\n".join(
+        [
+            "### Entity references",
+            "",
+            f"Command: `{e['command']}`. {e['messages']} `message_new` events of one connection"
+            " in the example's shape, each user message with its author's profile (8 authors),"
+            " every third the agent's reply with the agent's profile, sent as v2 event frames"
+            ' and with entity references (`ENTITIES = {"author": "author_id", "agent":'
+            ' "agent_id"}`).',
+            "",
+            "| stream | messages | v1 bytes | event frames | with references | ratio |"
+            " event frames + deflate | with references + deflate | ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {e['stream']} | {e['messages']} | {e['v1_bytes']:,} | {e['full_bytes']:,} |"
+            f" {e['ref_bytes']:,} | {e['ratio']:.3f}x | {e['full_deflate_bytes']:,} |"
+            f" {e['ref_deflate_bytes']:,} | {e['deflate_ratio']:.3f}x |",
+            "",
+            *_entity_cpu_lines(e.get("cpu")),
+        ]
+    )
+
+
+def _entity_cpu_lines(cpu: dict[str, Any] | None) -> list[str]:
+    if not cpu:
+        return []
+    return [
+        f"Server CPU per broadcast of these messages to {cpu['members']:,} members (in-process,"
+        f" real hub fan-out, fake members; mean of {cpu['rounds']}): event frames"
+        f" {cpu['plain_ms']} ms, with references {cpu['refs_ms']} ms, **{cpu['ratio']}x**.",
+        "",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -467,8 +636,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer updates and rounds")
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--entities", action="store_true", help="only the entity case, into delta.json's results"
+    )
     args = parser.parse_args(argv)
     codec = Codec(default_field_map(), json_backend="stdlib")
+    entities = entity_bytes(codec, chat_stream(300))
+    entities["command"] = "python benchmarks/bench_delta.py --entities"
+    entities["cpu"] = entity_cpu(args.members, 20 if args.quick else 60, chat_stream(300))
+    if args.entities:
+        path = args.out / "delta.json"
+        previous = json.loads(path.read_text()) if path.exists() else None
+        if previous is not None:
+            previous["entities"] = entities
+            path.write_text(json.dumps(previous, indent=1) + "\n")
+            (args.out / "delta.md").write_text(markdown(previous))
+        print(entity_markdown(entities))
+        return 0
     updates = 100 if args.quick else 400
     plan = plan_stream()
     streams = [
@@ -486,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         "streams": [{k: v for k, v in s.items() if not k.startswith("_")} for s in streams],
         "cpu": cpu,
         "client": client,
+        "entities": entities,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "delta.json").write_text(json.dumps(result, indent=1) + "\n")

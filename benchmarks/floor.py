@@ -21,12 +21,12 @@ from typing import Any
 __all__ = ["floor_frame", "measure_floor", "websocket_sockets"]
 
 
-def websocket_sockets(exclude: Any = None) -> list[Any]:
+def websocket_sockets(exclude_path: bytes = b"/ws/bench/control/") -> list[Any]:
     """Return the sockets of every open WebSocket this (daphne) process serves.
 
-    Found through the Twisted reactor's readers: every TCP connection whose protocol is a
-    WebSocket protocol (it has ``sendData``), except ``exclude`` (the control connection's
-    protocol). Empty on a server that is not Twisted-based.
+    Found through the Twisted reactor's readers: every TCP connection whose protocol is an open
+    WebSocket protocol (it has ``sendData``), except those on ``exclude_path`` (the benchmark's
+    control sockets). Empty on a server that is not Twisted-based.
     """
     try:
         from twisted.internet import reactor
@@ -36,7 +36,7 @@ def websocket_sockets(exclude: Any = None) -> list[Any]:
     for reader in reactor.getReaders():  # type: ignore[attr-defined]
         protocol = getattr(reader, "protocol", None)
         sock = getattr(reader, "socket", None)
-        if protocol is None or sock is None or protocol is exclude:
+        if protocol is None or sock is None or getattr(protocol, "path", None) == exclude_path:
             continue
         if hasattr(protocol, "sendData") and getattr(protocol, "state", None) == getattr(
             protocol, "STATE_OPEN", object()

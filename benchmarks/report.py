@@ -275,6 +275,60 @@ def cpu_rows(loads: dict[str, Any]) -> list[Row]:
     ]
 
 
+#: Prepared-frame and scale runs: (file, clients, question, p99 target ms, CPU/floor target,
+#: RSS per connection target KB).
+SCALE_RUNS = (
+    ("load-inmemory-hub-reznet", 1000, "1,000 connections, 10/s, reznet-daphne", 30, 2.0, None),
+    (
+        "load-inmemory-hub-deflate",
+        1000,
+        "1,000 connections, 10/s, every client on permessage-deflate",
+        None,
+        3.0,
+        40,
+    ),
+    ("load-scale-2000", 2000, "2,000 connections in one process, 10/s", 50, None, None),
+    ("load-scale-10k", 10000, "10,000 connections in one process, 1/s for 60 s", 100, None, None),
+    (
+        "load-scale-20k-2srv",
+        20000,
+        "20,000 connections over two processes and Redis, 1/s for 60 s",
+        100,
+        None,
+        None,
+    ),
+)
+
+
+def scale_rows(loads: dict[str, Any]) -> list[Row]:
+    """Prepared frames at scale: p99, server CPU per broadcast against the floor of the run."""
+    rows: list[Row] = []
+    for name, clients, question, p99_target, ratio_target, rss_target in SCALE_RUNS:
+        run = run_of(loads.get(name), "ours", clients)
+        if not run or not run.get("cpu_to_floor"):
+            continue
+        p99 = run["latency_ms"]["p99"]
+        figure = (
+            f"p99 {ms(p99)}, lost {run['lost']}, CPU per broadcast "
+            f"{run['server_cpu_per_broadcast_ms']:.1f} ms = {run['cpu_to_floor']:.2f}x the floor "
+            f"({run['floor_ms_per_broadcast']:.1f} ms), RSS {run['rss_per_connection_kb']:.0f} KB"
+            f"/connection{flag(run)}"
+        )
+        targets, ok = [], run["lost"] == 0
+        if p99_target is not None:
+            targets.append(f"p99 < {p99_target} ms")
+            ok = ok and p99 is not None and p99 < p99_target
+        if ratio_target is not None:
+            targets.append(f"CPU ≤ {ratio_target:g}x floor")
+            ok = ok and run["cpu_to_floor"] <= ratio_target
+        if rss_target is not None:
+            targets.append(f"RSS < {rss_target} KB")
+            ok = ok and run["rss_per_connection_kb"] < rss_target
+        targets.append("nothing lost")
+        rows.append((f"{question}?", figure, ", ".join(targets), verdict(ok), anchor(name)))
+    return rows
+
+
 def loss_rows(loads: dict[str, Any], soak: dict[str, Any] | None) -> list[Row]:
     rows: list[Row] = []
     ours = [r for doc in loads.values() for r in doc["runs"] if r["target"] == "ours"]
@@ -438,6 +492,66 @@ def delta_rows(delta: dict[str, Any] | None) -> list[Row]:
             verdict(cpu["ratio"] <= 1.5),
             anchor("Keyed events and deltas"),
         ),
+        *entity_rows(delta.get("entities")),
+    ]
+
+
+def entity_rows(entities: dict[str, Any] | None) -> list[Row]:
+    """Entity references on the example's chat stream (benchmarks/bench_delta.py)."""
+    if not entities:
+        return []
+    return [
+        (
+            "What do entity references save on a chat stream with author profiles?",
+            f"{entities['ratio']:.2f}x of the bytes of event frames; with permessage-deflate "
+            f"{entities['deflate_ratio']:.2f}x"
+            + (
+                f"; server CPU {entities['cpu']['ratio']}x per broadcast to "
+                f"{entities['cpu']['members']:,} members"
+                if entities.get("cpu")
+                else ""
+            ),
+            "no target (measured)",
+            "-",
+            anchor("Entity references"),
+        )
+    ]
+
+
+def zstd_stream_rows(stream: dict[str, Any] | None) -> list[Row]:
+    """zstd group streams' targets (benchmarks/bench_stream.py)."""
+    if not stream or "zstd stream" not in stream["cpu"]["modes"]:
+        return []
+    big, small = stream["bytes"]["webhooks"]["zstd_vs_bound"], stream["bytes"]["market data"]
+    small = small["zstd_vs_bound"]
+    cpu = stream["cpu"]["modes"]["zstd stream"]
+    best_big = min(big["zstd-6 stream, per event"], big["zstd-9 stream, per event"])
+    return [
+        (
+            "zstd stream against the zstd -19 bound, large payloads (webhooks)?",
+            f"per event {big['zstd-6 stream, per event']}x (level 6), "
+            f"{big['zstd-9 stream, per event']}x (level 9); batches of 10 "
+            f"{big['zstd-6 stream, batches of 10']}x / {big['zstd-9 stream, batches of 10']}x",
+            "≤ 1.3x",
+            verdict(best_big <= 1.3),
+            anchor("Group streams"),
+        ),
+        (
+            "zstd stream against the bound, small messages (market data) batched by 10?",
+            f"{small['zstd-6 stream, batches of 10']}x (level 6), "
+            f"{small['zstd-9 stream, batches of 10']}x (level 9); per event "
+            f"{small['zstd-6 stream, per event']}x",
+            "≤ 1.3x",
+            verdict(small["zstd-6 stream, batches of 10"] <= 1.3),
+            anchor("Group streams"),
+        ),
+        (
+            f"zstd stream CPU per broadcast at {stream['cpu']['members']:,} members?",
+            f"{cpu['x_prepared']}x the uncompressed prepared frame ({cpu['ms_per_broadcast']} ms)",
+            "≤ 1.3x",
+            verdict(cpu["x_prepared"] <= 1.3),
+            anchor("Group streams"),
+        ),
     ]
 
 
@@ -446,12 +560,14 @@ def summary(loads: dict[str, Any]) -> str:
         *payload_rows(load_json("payload"), loads),
         *latency_rows(loads),
         *cpu_rows(loads),
+        *scale_rows(loads),
         *loss_rows(loads, load_json("soak")),
         *layer_rows(load_json("layers")),
         *deflate_rows(load_json("deflate")),
         *migration_rows(load_json("migration")),
         *msgpack_rows(load_json("msgpack")),
         *delta_rows(load_json("delta")),
+        *zstd_stream_rows(load_json("stream")),
     ]
     lines = [
         "## Summary",
@@ -495,6 +611,9 @@ def load_section(loads: dict[str, Any]) -> str:
     if not loads:
         return ""
     parts = [LOAD_INTRO, summary_section(list(loads.values()), list(loads))]
+    notes = read_md("load-notes")
+    if notes:
+        parts.append("### What these runs show\n\n" + notes.strip() + "\n")
     for name, doc in loads.items():
         plot = doc.get("plot")
         rel = os.path.relpath(ROOT / plot, DOCS) if plot else None

@@ -120,6 +120,8 @@ REST_FRAMEWORK = {
 
 REZNET_WS = {
     "EXTRA_FIELDS": {"channel_name": "chnm", "chunk_index": "cix"},
+    # The agent's profile inside its messages goes once per connection (docs/deltas.md).
+    "ENTITIES": {"agent": "agent_id"},
 }
 
 LOGGING = {

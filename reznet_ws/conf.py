@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "DELTA_GROUP_MAX_BYTES": 67_108_864,
     "DELTA_FULL_EVERY": 100,
     "DELTA_MAX_RATIO": 0.8,
+    # entity references (docs/deltas.md)
+    "ENTITIES": {},
+    "ENTITY_MAX_COUNT": 256,
+    "ENTITY_MAX_SIZE": 4096,
     # per-connection batching
     "BATCH_WINDOW": 0.05,
     "BATCH_SIZE": 10,
@@ -55,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "STREAM_EPOCH_MESSAGES": 10_000,
     "STREAM_EPOCH_BYTES": 8_388_608,
     "STREAM_MAX_STREAMS": 1000,
+    "STREAM_ZSTD": None,
+    "STREAM_ZSTD_LEVEL": 6,
+    "STREAM_ZSTD_WINDOW_LOG": 22,
     # incoming messages
     "MAX_MESSAGE_BYTES": 1_048_576,
     "MAX_INFLATE_BYTES": 1_048_576,

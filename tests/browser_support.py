@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reznet_ws.codec import Codec, FieldMap
+from reznet_ws.codec.entities import EntityTable, resolve_frame
 from reznet_ws.codec.keyed_receiver import KeyedReceiver
 from reznet_ws.codec.stream import StreamDecoder, is_stream_frame
 
@@ -157,6 +158,7 @@ def decode_wire(frames: list[str | bytes], hello: dict[str, Any]) -> list[dict[s
     """Decode received frames with the Python codec and the map of ``connection_established``."""
     codec = Codec(FieldMap(hello["field_map"], hello["timestamp_fields"]))
     keyed = KeyedReceiver(codec)  # keyed and delta frames (protocol 3.2), as the client does
+    entities = EntityTable(hello.get("features", {}).get("entity_refs", 256))  # protocol 3.4
     streams = StreamDecoder()  # group-stream frames (protocol 3.3)
     out = []
     for frame in frames:
@@ -168,6 +170,9 @@ def decode_wire(frames: list[str | bytes], hello: dict[str, Any]) -> list[dict[s
         if isinstance(parsed, dict) and "k" in parsed:
             event, data, _ = keyed.receive(parsed) or ("(gap)", None, None)
             out.append({"event": event, "data": data})
+        elif isinstance(parsed, dict) and "t" in parsed and "e" in parsed:
+            value = resolve_frame(parsed, entities)
+            out.append({"event": parsed["e"], "data": codec.decode_data(value)})
         else:
             out += [{"event": e, "data": d} for e, d in codec.decode_frame(frame)]
     return out

@@ -35,6 +35,8 @@ def _record(recorder: StatsRecorder) -> None:
     recorder.record_message("workflow_progress", 12543, 3421, True)
     recorder.record_error("too_deep")
     recorder.connection_opened(2)
+    recorder.record_wire_bytes(2000, 100, deflate=True)
+    recorder.record_wire_bytes(9000, 300, deflate=False)
 
 
 def test_staff_see_the_page_on_the_admin_index(users: dict[str, Any]) -> None:
@@ -90,6 +92,7 @@ def test_page_shows_figures_tables_and_the_svg_chart(
     )
     assert '<th scope="row">message_new</th>' in html
     assert "<code>too_deep</code>" in html
+    assert "on the wire with permessage-deflate" in html and "on the wire without it" in html
     assert 'name="csrfmiddlewaretoken"' in html and f'action="{RESET}"' in html
     assert "/static/reznet_ws/admin/metrics.js" in html
     assert "/static/reznet_ws/admin/metrics.css" in html

@@ -13,6 +13,7 @@ import msgpack
 import pytest
 
 from reznet_ws.codec import Codec, FieldMap
+from reznet_ws.codec.keyed_receiver import KeyedReceiver
 from reznet_ws.codec.msgpack_frames import msgpack_codec
 
 from .browser_support import ROOT, Handshakes, V1Client, WireTap, chromium_available, wire_size
@@ -55,8 +56,17 @@ def serve_codec(context: BrowserContext) -> None:  # noqa: F811
 
 
 def decode(frames: list[str | bytes], hello: dict[str, Any]) -> list[dict[str, Any]]:
-    packed = msgpack_codec(Codec(FieldMap(hello["field_map"], hello["timestamp_fields"])))
-    return [{"event": e, "data": d} for frame in frames for e, d in packed.decode_frame(frame)]
+    codec = Codec(FieldMap(hello["field_map"], hello["timestamp_fields"]))
+    packed, keyed = msgpack_codec(codec), KeyedReceiver(codec)
+    out = []
+    for frame in frames:
+        obj = msgpack.unpackb(frame) if isinstance(frame, bytes) else json.loads(frame)
+        if isinstance(obj, dict) and "k" in obj:  # a keyed frame (full or delta), packed
+            got = keyed.receive(obj)
+            out += [] if got is None else [{"event": got[0], "data": got[1]}]
+        else:
+            out += [{"event": e, "data": d} for e, d in packed.decode_frame(frame)]
+    return out
 
 
 def test_msgpack_page_chats_like_a_json_page_and_a_v1_client(
@@ -99,6 +109,7 @@ def test_msgpack_page_chats_like_a_json_page_and_a_v1_client(
     assert hello["data"]["map_hash"] == json_hello["map_hash"]
     assert hello["data"]["features"]["gzip_compression"] is False
     assert any("b" in msgpack.unpackb(f) for f in binary), "the streamed chunks come in batches"
+    assert any("x" in msgpack.unpackb(f) for f in binary), "plan updates come as packed deltas"
     assert figure(page, "bytes") == sum(map(wire_size, frames))
     json_page.close()
 

@@ -309,8 +309,8 @@ async def test_messagepack_connections_get_keyed_events_in_their_encoding() -> N
     )
     assert (await comm.connect())[0]
     hello = msgpack.unpackb((await comm.receive_output(timeout=3))["bytes"])
-    assert "keyed_deltas" not in hello["d"]["features"]  # deltas are for JSON frames only
+    assert hello["d"]["features"]["keyed_deltas"] is True  # deltas in either encoding
     await comm.send_json_to({"event": "own", "data": 1})
     output = await comm.receive_output(timeout=3)
-    assert output.get("bytes") is not None  # a MessagePack frame, not a keyed JSON frame
+    assert msgpack.unpackb(output["bytes"])["k"] == "plan:w1"  # a packed keyed frame
     await comm.disconnect()

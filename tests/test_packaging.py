@@ -50,7 +50,7 @@ def _floors() -> dict[str, Version]:
     """Lowest version of each requirement in install_requires and the runtime extras."""
     options = _setup_cfg()
     lines = _lines(options["options"]["install_requires"])
-    for extra in ("redis", "schema", "prometheus", "msgpack"):
+    for extra in ("redis", "schema", "prometheus", "msgpack", "zstd"):
         lines += _lines(options["options.extras_require"][extra])
     floors = {}
     for line in lines:

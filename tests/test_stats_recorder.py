@@ -118,6 +118,19 @@ def test_other_counters_keep_their_names() -> None:
     assert recorder.gauges() == {"v2": 1}
 
 
+def test_wire_bytes_are_split_by_transport() -> None:
+    recorder = _recorder(FakeStore())
+    recorder.record_wire_bytes(300, 40, deflate=True)
+    recorder.record_wire_bytes(1000, 60, deflate=False)
+    recorder.record_wire_bytes(5, 5)  # a server that does not say
+    wire = build_stats(Snapshot(counters=dict(recorder.counters)), [])["wire"]
+    assert (wire["bytes_sent"], wire["bytes_received"]) == (1305, 105)
+    assert wire["by_transport"] == {
+        "deflate": {"bytes_sent": 300, "bytes_received": 40},
+        "plain": {"bytes_sent": 1000, "bytes_received": 60},
+    }
+
+
 def test_flush_sends_each_count_once() -> None:
     store = FakeStore()
     recorder = _recorder(store)

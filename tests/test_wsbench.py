@@ -145,6 +145,10 @@ def test_wsbench_command_ours_and_baseline(tmp_path: Path) -> None:
         assert_sane(run, clients=4, broadcasts=15)
         assert run["layer"] == "inmemory"
         assert run["layer_backend"] == "InMemoryChannelLayer"
+        # the floor: one prebuilt frame to each of the 4 clients' sockets (not the control one)
+        (floor,) = run["floor"]
+        assert floor["sockets"] == 4 and floor["rounds"] == 20 and floor["frame_bytes"] > 100
+        assert run["floor_ms_per_broadcast"] == floor["ms_per_broadcast"]
     # the same trace events reach both; v2 frames are smaller than plain Channels JSON
     assert runs["ours"]["event_bytes"].keys() == runs["baseline"]["event_bytes"].keys()
     ours_bytes = runs["ours"]["payload_bytes_per_client"]["mean"]
@@ -153,6 +157,39 @@ def test_wsbench_command_ours_and_baseline(tmp_path: Path) -> None:
     assert "| ours" in markdown and "| baseline" in markdown
     assert (tmp_path / "bench-load.svg").read_text().startswith("<svg")
     assert "| ours" in stdout.getvalue()
+
+
+def test_floor_frames_and_settings_of_the_benchmark_server() -> None:
+    import socket
+
+    from benchmarks.floor import floor_frame, measure_floor, summarize_rounds
+    from benchmarks.wsbench.cli import parse_settings
+
+    for size in (10, 200, 70_000):
+        frame = floor_frame(size)
+        head = 2 if size < 126 else 4 if size < 1 << 16 else 10
+        assert len(frame) == head + max(size, 38) and frame[0] == 0x81
+        assert json.loads(frame[head:])["event"] == "wsbench_floor"
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        spent = measure_floor([a for a, _ in pairs], floor_frame(50))
+        assert all(b.recv(100) == floor_frame(50) for _, b in pairs)
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+    figures = summarize_rounds([spent, 0.004, 0.002], 3, floor_frame(50))
+    assert figures["sockets"] == 3 and figures["ms_per_broadcast"] == round(
+        sorted([spent, 0.004, 0.002])[1] * 1000, 3
+    )
+    assert parse_settings(["A=1", "B=false", "C=text", 'D={"x": 2}']) == {
+        "A": 1,
+        "B": False,
+        "C": "text",
+        "D": {"x": 2},
+    }
+    with pytest.raises(SystemExit):
+        parse_settings(["novalue"])
 
 
 def test_wsbench_against_a_running_server(tmp_path: Path) -> None:

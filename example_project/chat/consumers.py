@@ -20,6 +20,15 @@ from .models import CHANNELS, ChatMessage
 from .publish import ACTIVITY_GROUP, chat_group
 
 AGENT = {"agent_id": "agent-7f3a", "agent_name": "@orchestrator"}
+#: The agent's profile in each of its messages: an entity (settings.REZNET_WS["ENTITIES"]), so
+#: clients that negotiated deltas get it once, then a reference (docs/deltas.md).
+AGENT_PROFILE = {
+    **AGENT,
+    "role": "orchestrator",
+    "model": "gpt-demo",
+    "provider": "reznet",
+    "description": "Plans workflows and answers questions addressed to @orchestrator.",
+}
 STREAM_DELAY = 0.02
 #: Tasks of a workflow plan the demo agent works through after planning, one update each.
 PLAN_STEPS = 6
@@ -182,6 +191,7 @@ class ChatConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
             " ".join(words),
             in_reply_to=question["message_id"],
             metadata={"model": "gpt-demo", "provider": "reznet", "tokens": len(words) * 2},
+            agent=AGENT_PROFILE,
         )
         final["message_id"] = message_id
         await self.broadcast(

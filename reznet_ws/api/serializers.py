@@ -45,9 +45,33 @@ class EncodingStatsSerializer(serializers.Serializer):
     bytes_sent = serializers.IntegerField()
 
 
+class WireTransportSerializer(serializers.Serializer):
+    bytes_sent = serializers.IntegerField()
+    bytes_received = serializers.IntegerField()
+
+
+class WireByTransportSerializer(serializers.Serializer):
+    deflate = WireTransportSerializer(help_text="Connections with permessage-deflate.")
+    plain = WireTransportSerializer(help_text="Connections without it.")
+
+
 class WireSerializer(serializers.Serializer):
     bytes_sent = serializers.IntegerField(help_text="Bytes written to sockets (after deflate).")
     bytes_received = serializers.IntegerField()
+    by_transport = WireByTransportSerializer()
+
+
+class StreamCodecSerializer(serializers.Serializer):
+    frames = serializers.IntegerField()
+    bytes_sent = serializers.IntegerField()
+
+
+class StreamProcessSerializer(serializers.Serializer):
+    streams = serializers.IntegerField(help_text="Group streams with a compressor.")
+    members = serializers.IntegerField(help_text="Connections in them.")
+    compressor_memory = serializers.IntegerField(help_text="Bytes their compressors hold.")
+    zstd_streams = serializers.IntegerField(help_text="Of those streams, zstd ones.")
+    zstd_memory = serializers.IntegerField(help_text="Bytes the zstd compressors hold.")
 
 
 class StreamStatsSerializer(serializers.Serializer):
@@ -55,6 +79,10 @@ class StreamStatsSerializer(serializers.Serializer):
     bytes_sent = serializers.IntegerField(help_text="Their bytes, WebSocket headers included.")
     bytes_original = serializers.IntegerField(help_text="What plain JSON (v1) would have sent.")
     resyncs = serializers.IntegerField(help_text="Resync requests of clients.")
+    by_codec = serializers.DictField(
+        child=StreamCodecSerializer(), help_text='Per stream codec: "deflate", "zstd".'
+    )
+    process = StreamProcessSerializer(help_text="This process's streams now (a gauge).")
 
 
 class DeltaEventSerializer(serializers.Serializer):
@@ -68,6 +96,11 @@ class DeltaStatsSerializer(serializers.Serializer):
     bytes_saved = serializers.IntegerField(help_text="Full frame bytes minus delta frame bytes.")
     resyncs = serializers.IntegerField(help_text="Keys clients asked to get whole again.")
     evicted = serializers.IntegerField(help_text="Last versions forgotten over the limits.")
+    entity_refs = serializers.IntegerField(help_text="Entity references sent.")
+    entity_defs = serializers.IntegerField(help_text="Entity definitions sent.")
+    entity_bytes_saved = serializers.IntegerField(help_text="Bytes saved by entity references.")
+    entity_evicted = serializers.IntegerField(help_text="Entities forgotten over the limit.")
+    entity_resyncs = serializers.IntegerField(help_text="Unresolved references clients reported.")
     events = serializers.DictField(child=DeltaEventSerializer(), help_text="Per event name.")
 
 

@@ -1,6 +1,7 @@
 """Checks of ``settings.REZNET_WS`` itself: its type, its keys, numeric ranges, the field map.
 
-Ids ``reznet_ws.E001``-``E004``, ``W002``, ``W004`` and ``W050``; docs/checks.md lists them.
+Ids ``reznet_ws.E001``-``E004``, ``E046``, ``W002``, ``W004``, ``W050`` and ``W051``;
+docs/checks.md lists them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.core.checks import CheckMessage, Error, Warning
 
 from ..conf import DEFAULTS
 
-__all__ = ["check_msgpack", "check_settings"]
+__all__ = ["check_msgpack", "check_settings", "check_zstd"]
 
 _POSITIVE_INTS = (
     "BATCH_SIZE",
@@ -56,7 +57,46 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages.extend(_check_field_map())
     messages.extend(_check_json_backend(config))
     messages.extend(check_msgpack(config))
+    messages.extend(check_zstd(config))
+    messages.extend(_check_entities(config))
     return messages
+
+
+def _check_entities(config: Mapping[str, Any]) -> list[CheckMessage]:
+    # reznet_ws.E046: ENTITIES maps member names to id field names; the limits are positive.
+    rules = config["ENTITIES"]
+    valid = isinstance(rules, Mapping) and all(
+        isinstance(name, str) and name and isinstance(field, str) and field
+        for name, field in rules.items()
+    )
+    limits = [config[key] for key in ("ENTITY_MAX_COUNT", "ENTITY_MAX_SIZE")]
+    if valid and all(type(value) is int and value > 0 for value in limits):
+        return []
+    return [
+        Error(
+            "REZNET_WS['ENTITIES'] must map member names to id field names, and "
+            "ENTITY_MAX_COUNT / ENTITY_MAX_SIZE must be positive integers.",
+            hint='For example {"author": "author_id"}: see docs/deltas.md, "Entity references".',
+            id="reznet_ws.E046",
+        )
+    ]
+
+
+def check_zstd(
+    config: Mapping[str, Any], available: Callable[[], bool] | None = None
+) -> list[CheckMessage]:
+    """``reznet_ws.W051``: ``STREAM_ZSTD`` True without zstandard (``available``: a test seam)."""
+    from ..codec.stream_zstd import zstd_available
+
+    if config["STREAM_ZSTD"] is True and not (available or zstd_available)():
+        return [
+            Warning(
+                "STREAM_ZSTD is True, but zstandard is not installed: group streams use deflate.",
+                hint="pip install 'reznet-ws[zstd]'",
+                id="reznet_ws.W051",
+            )
+        ]
+    return []
 
 
 def check_msgpack(

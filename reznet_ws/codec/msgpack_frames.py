@@ -183,6 +183,14 @@ class MsgpackCodec:
         except (ValueError, TypeError, ProtocolError):
             return text
 
+    def pack_json(self, value: object) -> bytes:
+        """Return a parsed JSON value packed; :class:`ValueError` when the receiver would not
+        get that value (integers beyond 64 bits, lone surrogates, a key ``__proto__``)."""
+        packed = self._pack(value)
+        if _PROTO in packed:
+            raise ValueError("a key __proto__ is sent in the plain encoding")
+        return packed
+
     def _pack(self, value: object) -> bytes:
         try:
             pack = self._local.pack

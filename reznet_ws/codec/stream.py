@@ -145,6 +145,9 @@ class StreamEncoder:
     #: The codec's name and its two first bytes (epoch start, in an epoch).
     codec = DEFLATE
     kinds = (EPOCH_START, IN_EPOCH)
+    #: Ends each message: a newline (JSON lines); ``b""`` for messages that come length-prefixed
+    #: (reznet.v2.msgpack streams, :mod:`.msgpack_stream`).
+    terminator = _NEWLINE
 
     def __init__(self, stream: int, window_bits: int = 15, mem_level: int = 8, level: int = 6):
         self.stream = stream
@@ -179,7 +182,7 @@ class StreamEncoder:
             self.start_epoch()
         assert self._packer is not None
         first = self.epoch_messages == 0
-        data = self._compress(text + _NEWLINE)
+        data = self._compress(text + self.terminator)
         if first:
             header = bytes((self.kinds[0],)) + _varint(self.stream) + _varint(self.epoch)
         else:

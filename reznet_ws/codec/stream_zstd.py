@@ -91,49 +91,31 @@ class ZstdStreamEncoder(StreamEncoder):
         return int(self._params.estimated_compression_context_size())
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class _Sink:
-    # Collects one frame's output; raising from write() stops the decompressor at once.
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-        self.total = 0
-        self.limit = 0
-
-    def write(self, data: Any) -> int:
-        self.total += len(data)
-        if self.total > self.limit:
-            raise _TooLarge
-        self.chunks.append(bytes(data))
-        return len(data)
+#: Compressed bytes given to the decoder at a time, the output counted after each: a block of
+#: 3 bytes may decode to 128 KiB, so a frame stops at most about 11 MiB past the cap.
+_SLICE = 256
 
 
 class ZstdInflater:
-    """One epoch's zstd decoder: ``inflate`` returns a frame's output, at most ``max_size + 1``.
-
-    The output is produced in chunks of at most 64 KiB and counted as it comes, so a frame that
-    decodes past the cap costs no more than the cap plus one chunk.
-    """
+    """One epoch's zstd decoder: ``inflate`` returns a frame's output, at most ``max_size + 1``."""
 
     def __init__(self, max_window_log: int = MAX_WINDOW_LOG) -> None:
         zstd = require_zstd()
         self._errors = zstd.ZstdError
-        self._sink = _Sink()
-        decompressor = zstd.ZstdDecompressor(max_window_size=1 << max_window_log)
-        self._writer = decompressor.stream_writer(
-            self._sink, write_size=65536, write_return_read=True, closefd=False
-        )
+        self._decoder = zstd.ZstdDecompressor(max_window_size=1 << max_window_log).decompressobj()
 
     def inflate(self, data: bytes, max_size: int) -> bytes:
         """Return the output of one frame's ``data``; ProtocolError when it is bad or too big."""
-        sink = self._sink
-        sink.chunks, sink.total, sink.limit = [], 0, max_size + 1
+        chunks: list[bytes] = []
+        total = 0
+        view = memoryview(data)
         try:
-            self._writer.write(data)
-        except _TooLarge:
-            raise ProtocolError("too_large", f"a stream message exceeds {max_size} bytes") from None
+            for start in range(0, len(data), _SLICE):
+                chunk = self._decoder.decompress(view[start : start + _SLICE])
+                total += len(chunk)
+                if total > max_size + 1:
+                    raise ProtocolError("too_large", f"a stream message exceeds {max_size} bytes")
+                chunks.append(chunk)
         except self._errors as exc:
             raise ProtocolError("decompression_failed", str(exc)) from None
-        return b"".join(sink.chunks)
+        return b"".join(chunks)

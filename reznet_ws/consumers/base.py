@@ -18,9 +18,11 @@ from asgiref.sync import async_to_sync
 
 from ..codec import Codec, FieldMap
 from ..codec.delta import accepts_delta, held_versions
+from ..codec.entities import ENTITY_FEATURE_KEY
 from ..conf import get_config
 from ..delivery.connection import Connection
 from ..delivery.drops import report_drop
+from ..delivery.entities import new_table as new_entity_table
 from ..delivery.hub import get_hub
 from ..delivery.keyed import KeyedStreams
 from ..delivery.process import track, untrack
@@ -181,10 +183,15 @@ class ConsumerBase:
             if encoding != "json":  # MessagePack frames are never gzipped
                 features["gzip_compression"] = False
             query = self.scope.get("query_string")
-            if encoding == "json" and accepts_delta(query):  # keyed events (docs/deltas.md)
+            if accepts_delta(query):  # keyed events, in either encoding (docs/deltas.md)
                 self._conn().keyed = KeyedStreams.from_settings()
                 self._conn().keyed_claims = held_versions(query)
                 features["keyed_deltas"] = True
+                entity_table = new_entity_table() if encoding == "json" else None
+                if entity_table is not None:  # entity references (docs/protocol.md 3.4)
+                    self._conn().entities = entity_table
+                    announced: dict[str, Any] = features
+                    announced[ENTITY_FEATURE_KEY] = entity_table.max_entries
             info = connection_info(
                 self.get_codec().field_map,
                 features,

@@ -26,7 +26,7 @@ from ..conf import get_config
 from ..delivery.connection import Connection
 from ..delivery.keyed import resync
 from ..delivery.sending import broadcast
-from ..delivery.streams import handle_resync, wants_stream
+from ..delivery.streams import handle_resync, stream_codec
 from ..encoding import EncodedEvent, broadcast_cache
 from .base import CLOSE_TOO_MANY_ERRORS, ConsumerBase
 from .incoming import IncomingGate, classify
@@ -55,7 +55,9 @@ class OptimizedConsumerMixin(ConsumerBase):
         version = self.get_protocol_version()
         if version == 2:
             subprotocol = self.get_subprotocol()
-            self._conn().stream_mode = wants_stream(self.scope)
+            codec = stream_codec(self.scope)
+            self._conn().stream_mode = codec is not None
+            self._conn().stream_codec = codec or "deflate"
         await super().accept(subprotocol, headers)  # type: ignore[misc]
         await self._opened(version)
 

@@ -29,11 +29,12 @@ from typing import Any
 from ..batching import BatchBuffer
 from ..codec import Codec
 from ..codec.content import CONTENT_EVENT, content_frame, encode_content, encode_v1_content
+from ..codec.entities import EntityTable
 from ..codec.msgpack_frames import JSON, MSGPACK
 from ..conf import get_config
 from ..encoding import EncodedEvent
 from ..stats import get_recorder
-from . import keyed, keyed_groups, msgpack_send
+from . import entities, keyed, keyed_groups, msgpack_send
 from .drops import report_drop, report_fault
 from .keyed import KeyedStreams
 from .outbox import Outbox, Send
@@ -80,6 +81,8 @@ class Connection:
         self.content_frames: bool | None = None
         #: Whether broadcasts may come as group-stream frames (``reznet_features=stream``).
         self.stream_mode = False
+        #: The codec of its group streams: ``"deflate"``, or ``"zstd"`` (``stream-zstd``).
+        self.stream_codec = "deflate"
         #: The epoch of each group stream this connection is in (see :mod:`.streams`).
         self.stream_epochs: dict[int, int] = {}
         #: Keyed events: this connection's own streams (None: it did not negotiate ``delta``)
@@ -88,6 +91,8 @@ class Connection:
         self.keyed_seen: dict[str, tuple[str, int]] = {}
         #: Versions the client said it holds when it connected: key -> (epoch, version).
         self.keyed_claims: dict[str, tuple[str, int]] = {}
+        #: Entity references: what the client holds (None: no ``delta`` or no ``ENTITIES``).
+        self.entities: EntityTable | None = None
 
     # ------------------------------------------------------------- lifetime
 
@@ -152,6 +157,9 @@ class Connection:
         if key is not None and self.keyed is not None and data_text is not None:
             await keyed.send_keyed(self, encoded, key, data_text, push)
             return
+        if self.entities is not None and data_text is not None and key is None:
+            if await entities.send(self, encoded, data_text, push, tally):  # references (3.4)
+                return
         if data_text is None:
             await self.flush_batch(push=push)
             text = encoded.v1_text(codec)
@@ -338,6 +346,10 @@ class Connection:
             written = keyed_groups.deliver(self, broadcast, tally)
             if written is not None:
                 return written
+        if self.entities is not None and broadcast.keyed is None and self.codec is not None:
+            written = entities.deliver(self, broadcast, tally)
+            if written is not None:
+                return written
         if broadcast.batch or self.codec is None or self._batch_pending():
             return False
         if not self.deflate:
@@ -370,6 +382,8 @@ class Connection:
             self._count(broadcast.encoded.event, frame[2], len(frame[1]), True, None)
         else:
             tally[frame[2], len(frame[1]), True] += 1
+        if self.encoding == MSGPACK:  # bytes per encoding: a msgpack stream's frames too
+            msgpack_send.count(self, 1, frame[2], len(frame[1]))
         return True
 
     async def deliver_async(self, broadcast: Broadcast, tally: Tally | None = None) -> None:
@@ -381,9 +395,14 @@ class Connection:
                 await self.flush_batch(push=True)
                 await self._write(frame[1], True)
                 self._count(broadcast.encoded.event, frame[2], len(frame[1]), True, tally)
+                if self.encoding == MSGPACK:  # bytes per encoding (msgpack_send)
+                    msgpack_send.count(self, 1, frame[2], len(frame[1]))
                 return
         if broadcast.keyed is not None and self.keyed is not None:
             if await keyed_groups.deliver_async(self, broadcast, tally):
+                return
+        if self.entities is not None and broadcast.keyed is None and self.codec is not None:
+            if await entities.deliver_async(self, broadcast, tally):
                 return
         await self.send_event(
             broadcast.encoded,

@@ -305,3 +305,5 @@ class Hub:
             recorder.record_message(encoded.event, original, size, compressed, count, log=False)
         if broadcast.keyed is not None:
             broadcast.keyed.record(encoded.event)
+        if broadcast.entities is not None:
+            broadcast.entities.record()

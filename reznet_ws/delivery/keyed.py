@@ -192,7 +192,15 @@ async def send_keyed(
     is_delta = step.ops is not None and holds(connection, key, step.previous)
     text = step.delta_frame(codec, event) if is_delta else step.full_frame(codec, event)
     await connection.flush_batch(push=push)
-    payload, compressed = codec.finalize(text, allow_gzip=not connection.deflate)  # type: ignore[arg-type]
+    # -- reznet.v2.msgpack: the same frame, packed (msgpack_send.keyed_payload) --
+    if connection.encoding == "msgpack":
+        from .msgpack_send import keyed_payload
+
+        payload = keyed_payload(connection, text, encoded.v1_size(codec))  # type: ignore[arg-type]
+        compressed = False
+    else:
+        payload, compressed = codec.finalize(text, allow_gzip=not connection.deflate)  # type: ignore[arg-type]
+    # -- end reznet.v2.msgpack --
     mark(connection, key, step.current, streams.max_keys)
     await connection._write(payload, push)
     size = _size(payload)
@@ -200,7 +208,8 @@ async def send_keyed(
     recorder.record_message(event, encoded.v1_size(codec), size, compressed, log=False)
     if is_delta:
         full = len(step.full_frame(codec, event))
-        recorder.record_delta(event, 1, 0, max(full - size, 0))
+        sent = len(text or "") if connection.encoding == "msgpack" else size  # saved, in JSON
+        recorder.record_delta(event, 1, 0, max(full - sent, 0))
     else:
         recorder.record_delta(event, 0, 1, 0)
 
@@ -236,12 +245,17 @@ def resync(connection: Connection, content: Any) -> bool:
 
     Called for every decoded client message of a connection that negotiated deltas. The keys
     listed (at most ``DELTA_MAX_KEYS``) get their next update as a full object, counted as
-    ``delta_resync``.
+    ``delta_resync``. With ``"entities": true`` the client reports an entity reference it
+    could not resolve: the connection's entity table is cleared, so every entity is defined
+    again when next sent (``entity_resync``).
     """
     if type(content) is not dict or content.get("event") != RESYNC_EVENT:
         return False
     streams = connection.keyed
     data = content.get("data")
+    if type(data) is dict and data.get("entities") is True and connection.entities is not None:
+        connection.entities.clear()  # a reference the client could not resolve: define anew
+        get_recorder().record_entity_resync()
     keys = data.get("keys") if type(data) is dict else None
     if streams is None or type(keys) is not list:
         return streams is not None

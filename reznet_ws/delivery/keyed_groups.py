@@ -14,6 +14,7 @@ from ..codec import Codec
 from ..conf import get_config
 from ..stats import get_recorder
 from .keyed import KeyedStreams, Step, holds, mark
+from .msgpack_send import count, keyed_prepared
 from .prepared import ws_frame
 
 if TYPE_CHECKING:
@@ -30,9 +31,15 @@ class _Prepared:
     current: tuple[str, int]
     previous: tuple[str, int]
 
-    def __init__(self, step: Step, codec: Codec, event: str, allow_gzip: bool, original: int):
-        self.full_text = step.full_frame(codec, event)
-        self.delta_text = step.delta_frame(codec, event)
+    def __init__(
+        self, step: Step, codec: Codec, event: str, allow_gzip: bool, original: int, encoding: str
+    ):
+        self.full_text: str | bytes = step.full_frame(codec, event)
+        self.delta_text: str | bytes | None = step.delta_frame(codec, event)
+        if encoding == "msgpack":  # reznet.v2.msgpack: the same frames, packed once (or JSON)
+            self.full_text = keyed_prepared(codec, self.full_text)  # type: ignore[arg-type]
+            if self.delta_text is not None:
+                self.delta_text = keyed_prepared(codec, self.delta_text)  # type: ignore[arg-type]
         self.full = _prepare(codec, self.full_text, allow_gzip, original)
         self.delta = (
             None
@@ -44,10 +51,10 @@ class _Prepared:
 
 
 def _prepare(
-    codec: Codec, text: str, allow_gzip: bool, original: int
+    codec: Codec, text: str | bytes, allow_gzip: bool, original: int
 ) -> tuple[bytes, tuple[int, int, bool]]:
     # (websocket frame, the hub's tally key: original v1 size, payload size, compressed)
-    payload, compressed = codec.finalize(text, allow_gzip=allow_gzip)
+    payload, compressed = _finalize(codec, text, allow_gzip)
     raw = payload if isinstance(payload, bytes) else payload.encode("utf-8")
     return ws_frame(raw, isinstance(payload, bytes)), (original, len(raw), compressed)
 
@@ -63,7 +70,7 @@ class GroupKeyed:
     def __init__(self, streams: KeyedStreams, group: str, key: str) -> None:
         self.group, self.key = group, key
         self._steps: tuple[KeyedStreams, dict[int, Step]] = (streams, {})
-        self._prepared: dict[tuple[int, bool], _Prepared | None] = {}
+        self._prepared: dict[tuple[int, bool, str], _Prepared | None] = {}
         self.fulls = self.deltas = self.saved = 0
 
     def record(self, event: str) -> None:
@@ -71,9 +78,12 @@ class GroupKeyed:
         if self.fulls or self.deltas:
             get_recorder().record_delta(event, self.deltas, self.fulls, self.saved)
 
-    def prepared(self, broadcast: Broadcast, codec: Codec, allow_gzip: bool) -> _Prepared | None:
+    def prepared(
+        self, broadcast: Broadcast, codec: Codec, allow_gzip: bool, encoding: str = "json"
+    ) -> _Prepared | None:
         """Return this broadcast's frames for one encoding; None when it cannot be optimized."""
-        cache_key = (id(codec), allow_gzip)
+        allow_gzip = allow_gzip and encoding != "msgpack"  # MessagePack connections never gzip
+        cache_key = (id(codec), allow_gzip, encoding)
         try:
             return self._prepared[cache_key]
         except KeyError:
@@ -88,7 +98,8 @@ class GroupKeyed:
             if step is None:  # one advance per codec, whatever the gzip setting
                 stream = (self.group, id(codec))
                 step = steps[id(codec)] = streams.advance(stream, self.key, data, encoded.event)
-            result = _Prepared(step, codec, encoded.event, allow_gzip, encoded.v1_size(codec))
+            original = encoded.v1_size(codec)
+            result = _Prepared(step, codec, encoded.event, allow_gzip, original, encoding)
         self._prepared[cache_key] = result
         return result
 
@@ -112,7 +123,7 @@ def deliver(connection: Connection, broadcast: Broadcast, tally: Tally | None) -
     Returns None when the broadcast cannot be optimized (the caller sends it as usual).
     """
     keyed: GroupKeyed = broadcast.keyed
-    ready = keyed.prepared(broadcast, connection.codec, True)  # type: ignore[arg-type]
+    ready = keyed.prepared(broadcast, connection.codec, True, connection.encoding)  # type: ignore[arg-type]
     if ready is None:
         return None
     is_delta = keyed.choose(connection, ready)
@@ -121,25 +132,36 @@ def deliver(connection: Connection, broadcast: Broadcast, tally: Tally | None) -
         return False
     keyed.sent(connection, ready, is_delta)
     _tally(broadcast, counted, tally)
+    if connection.encoding == "msgpack":  # bytes per encoding (msgpack_send)
+        count(connection, 1, counted[0], counted[1])
     return True
 
 
 async def deliver_async(connection: Connection, broadcast: Broadcast, tally: Tally | None) -> bool:
     """The awaited path of a keyed broadcast; False when it cannot be optimized."""
     keyed: GroupKeyed = broadcast.keyed
-    allow_gzip = not connection.deflate
-    ready = keyed.prepared(broadcast, connection.codec, allow_gzip)  # type: ignore[arg-type]
+    allow_gzip = not connection.deflate and connection.encoding != "msgpack"
+    ready = keyed.prepared(broadcast, connection.codec, allow_gzip, connection.encoding)  # type: ignore[arg-type]
     if ready is None:
         return False
     is_delta = keyed.choose(connection, ready)
     text = ready.delta_text if is_delta else ready.full_text
     counted = (ready.delta if is_delta else ready.full)[1]  # type: ignore[index]
     await connection.flush_batch(push=True)
-    payload, _ = connection.codec.finalize(text, allow_gzip=allow_gzip)  # type: ignore[union-attr,arg-type]
+    payload, _ = _finalize(connection.codec, text, allow_gzip)  # type: ignore[arg-type]
     keyed.sent(connection, ready, is_delta)
     await connection._write(payload, True)
     _tally(broadcast, counted, tally)
+    if connection.encoding == "msgpack":  # bytes per encoding (msgpack_send)
+        count(connection, 1, counted[0], counted[1])
     return True
+
+
+def _finalize(codec: Codec, text: str | bytes, allow_gzip: bool) -> tuple[str | bytes, bool]:
+    # A packed MessagePack frame (bytes) goes as it is; JSON text as Codec.finalize makes it.
+    if isinstance(text, bytes):
+        return text, False
+    return codec.finalize(text, allow_gzip=allow_gzip)
 
 
 def _tally(broadcast: Broadcast, counted: tuple[int, int, bool], tally: Tally | None) -> None:

@@ -20,24 +20,29 @@ from typing import TYPE_CHECKING, Any
 from ..codec import Codec
 from ..codec.content import CONTENT_EVENT, encode_v1_content, strict_codec
 from ..codec.msgpack_frames import MSGPACK, msgpack_codec
+from ..codec.msgpack_keyed import keyed_payload as _pack_keyed
+from ..codec.msgpack_stream import stream_message as _length_prefixed
 from ..conf import get_config
 from ..encoding import EncodedEvent
 from ..stats import get_recorder
 
 if TYPE_CHECKING:
     from .connection import Connection, Tally
-    from .prepared import Frame
+    from .prepared import Broadcast, Frame
 
 __all__ = [
     "RECORD_EVERY",
     "RECORD_SECONDS",
     "batch_payload",
     "count",
+    "keyed_payload",
+    "keyed_prepared",
     "prepared_frame",
     "raw_frame",
     "record_counts",
     "send_content",
     "send_event",
+    "stream_message",
 ]
 
 #: A msgpack connection records what it sent after this many frames ...
@@ -153,3 +158,40 @@ def prepared_frame(encoded: EncodedEvent, codec: Codec, optimize: bool) -> Frame
 def raw_frame(codec: Codec, event: str, data: Any) -> str | bytes:
     """Called by ``Connection.send_raw``: a control event's packed raw frame (or its JSON one)."""
     return msgpack_codec(codec).raw_frame(event, data)
+
+
+def keyed_payload(connection: Connection, text: str, original: int) -> bytes | str:
+    """Called by ``keyed.send_keyed`` on a msgpack connection: the keyed frame ``text`` packed.
+
+    Returns the binary frame, or ``text`` itself (a JSON text frame) when MessagePack cannot
+    carry it losslessly, counted as ``fallback:ValueError``.
+    """
+    payload = _pack_keyed(msgpack_codec(connection._codec()), text)
+    if payload is text:
+        get_recorder().record_fallback("ValueError")
+    size = len(payload) if isinstance(payload, bytes) else len(payload.encode("utf-8"))
+    count(connection, 1, original, size)
+    return payload
+
+
+def keyed_prepared(codec: Codec, text: str) -> bytes | str:
+    """Called once per keyed broadcast frame and codec (``keyed_groups``): ``text`` packed.
+
+    Returns the binary frame, or ``text`` when MessagePack cannot carry it (see
+    :func:`keyed_payload`).
+    """
+    payload = _pack_keyed(msgpack_codec(codec), text)
+    if payload is text:
+        get_recorder().record_fallback("ValueError")
+    return payload
+
+
+def stream_message(encoded: EncodedEvent, codec: Codec, broadcast: Broadcast) -> bytes:
+    """Called once per broadcast by a msgpack group stream: the message it compresses.
+
+    The message a msgpack member would otherwise receive (the packed frame, or the v1 text of
+    an event MessagePack cannot carry), its length first (docs/protocol.md section 7).
+    """
+    packed = _packed(encoded, codec, broadcast.optimize)
+    message = packed[1] if packed is not None else encoded.v1_text(codec).encode("utf-8")
+    return _length_prefixed(message)

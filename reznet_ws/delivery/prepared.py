@@ -8,7 +8,9 @@ recorded once per broadcast by the hub.
 
 Prepared frames need the server's transport: ``reznet-daphne`` and ``runserver`` (and daphne)
 expose their WebSocket protocol, other servers take the ASGI ``send`` path. Connections that
-negotiated permessage-deflate, or that have a batch pending, take the ordinary path too.
+negotiated permessage-deflate without server context takeover get the broadcast compressed once
+(:meth:`Broadcast.deflated`); with context takeover, or with a batch pending, they take the
+ordinary path.
 """
 
 from __future__ import annotations
@@ -53,7 +55,17 @@ def ws_frame(payload: bytes, binary: bool, rsv1: bool = False) -> bytes:
 class Broadcast:
     """One broadcast as the hub hands it to its members, with its frames built on demand."""
 
-    __slots__ = ("_deflated", "_frames", "batch", "encoded", "group", "keyed", "optimize", "stream")
+    __slots__ = (
+        "_deflated",
+        "_frames",
+        "batch",
+        "encoded",
+        "entities",
+        "group",
+        "keyed",
+        "optimize",
+        "stream",
+    )
 
     def __init__(self, encoded: EncodedEvent, optimize: bool, batch: bool) -> None:
         self.encoded = encoded
@@ -61,6 +73,8 @@ class Broadcast:
         self.batch = batch
         #: A keyed broadcast's per-process state (:class:`~.keyed.GroupKeyed`), else None.
         self.keyed: Any = None
+        #: Entity references of this broadcast (:class:`~.entities.BroadcastEntities`), if any.
+        self.entities: Any = None
         self._frames: dict[tuple[int, int, bool, str], Frame] = {}
         self._deflated: dict[tuple[int, int, DeflateParams], Frame] = {}
         #: The group and its streams (:class:`~reznet_ws.delivery.streams.GroupStreams`), set by

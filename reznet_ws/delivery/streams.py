@@ -1,4 +1,8 @@
-"""Group streams on the server: one compressor per (hub, group, codec), shared by its members.
+"""Group streams on the server: one compressor per (hub, group, field map, stream codec).
+
+Members that negotiated zstd streams (``reznet_features=stream,stream-zstd``, ``STREAM_ZSTD`` on
+and ``zstandard`` installed) share a zstd stream, the others a deflate stream: two streams of
+one group follow the same rules below, each on its own.
 
 The hub calls :meth:`GroupStreams.begin` once per broadcast, before handing it to the members; a
 member connection asks :meth:`GroupStreams.frame_for` for its frame. A member that is in the
@@ -23,9 +27,18 @@ import weakref
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..codec.stream import RESYNC_EVENT, StreamEncoder, accepts_stream
+from ..codec.stream import (
+    DEFLATE,
+    RESYNC_EVENT,
+    STREAM_FEATURE,
+    STREAM_ZSTD_FEATURE,
+    ZSTD,
+    StreamEncoder,
+    stream_features,
+)
 from ..conf import get_config
 from ..stats import get_recorder
+from . import msgpack_send
 from .prepared import Broadcast, ws_frame
 
 if TYPE_CHECKING:
@@ -36,6 +49,7 @@ __all__ = [
     "GroupStreams",
     "StreamFrame",
     "handle_resync",
+    "stream_codec",
     "stream_stats",
     "wants_stream",
 ]
@@ -48,18 +62,54 @@ _live: weakref.WeakSet[GroupStream] = weakref.WeakSet()
 
 
 def stream_stats() -> dict[str, int]:
-    """Return this process's stream figures: streams, members in them, compressor bytes."""
+    """Return this process's stream figures: streams, members in them, compressor bytes.
+
+    ``zstd_streams`` and ``zstd_memory`` are the part of those figures held by zstd streams.
+    """
     streams = [s for s in list(_live) if s.encoder.started]
+    zstd = [s for s in streams if s.encoder.codec == ZSTD]
     return {
         "streams": len(streams),
         "stream_members": sum(s.joined for s in streams),
         "stream_memory": sum(s.encoder.memory() for s in streams),
+        "zstd_streams": len(zstd),
+        "zstd_memory": sum(s.encoder.memory() for s in zstd),
     }
+
+
+def stream_codec(scope: Mapping[str, Any]) -> str | None:
+    """Return the stream codec of a v2 connection: ``"zstd"``, ``"deflate"`` or None (none).
+
+    zstd when the client lists ``stream`` and ``stream-zstd`` in ``reznet_features``,
+    ``STREAM_ZSTD`` is not False and ``zstandard`` is installed; deflate when it lists ``stream``.
+    """
+    config = get_config()
+    features = stream_features(scope.get("query_string"))
+    if not config["STREAM_MODE"] or STREAM_FEATURE not in features:
+        return None
+    if STREAM_ZSTD_FEATURE in features and config["STREAM_ZSTD"] is not False:
+        from ..codec.stream_zstd import zstd_available
+
+        if zstd_available():
+            return ZSTD
+    return DEFLATE
 
 
 def wants_stream(scope: Mapping[str, Any]) -> bool:
     """Return True when a v2 connection gets group streams (``reznet_features=stream``)."""
-    return bool(get_config()["STREAM_MODE"]) and accepts_stream(scope.get("query_string"))
+    return stream_codec(scope) is not None
+
+
+def _encoder(stream: int, codec: str) -> StreamEncoder:
+    config = get_config()
+    if codec == ZSTD:
+        from ..codec.stream_zstd import ZstdStreamEncoder
+
+        level, window = config["STREAM_ZSTD_LEVEL"], config["STREAM_ZSTD_WINDOW_LOG"]
+        return ZstdStreamEncoder(stream, level, window)
+    return StreamEncoder(
+        stream, config["STREAM_WINDOW_BITS"], config["STREAM_MEM_LEVEL"], config["STREAM_LEVEL"]
+    )
 
 
 def _streamable(broadcast: Broadcast) -> bool:
@@ -68,17 +118,17 @@ def _streamable(broadcast: Broadcast) -> bool:
 
 
 class GroupStream:
-    """The stream of one group for the members of one codec."""
+    """The stream of one group for the members of one field map, stream codec and encoding."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
-        config = get_config()
+    def __init__(
+        self, clock: Callable[[], float], codec: str = DEFLATE, encoding: str = "json"
+    ) -> None:
         self.id = next(_ids)
-        self.encoder = StreamEncoder(
-            self.id,
-            config["STREAM_WINDOW_BITS"],
-            config["STREAM_MEM_LEVEL"],
-            config["STREAM_LEVEL"],
-        )
+        self.encoder = _encoder(self.id, codec)
+        #: The members' encoding: ``"msgpack"`` streams carry length-prefixed binary frames.
+        self.encoding = encoding
+        if encoding == "msgpack":
+            self.encoder.terminator = b""
         self.clock = clock
         self.epoch_started = 0.0
         #: Whether a member asked for a broadcast while outside the stream.
@@ -90,13 +140,16 @@ class GroupStream:
         self._frame: StreamFrame | None = None
         #: Members given the current broadcast's frame (for the stats), and members that asked.
         self.served = self.asked = 0
+        self._askers: set[int] = set()
         _live.add(self)
 
     def frame_for(self, member: Connection, broadcast: Broadcast) -> StreamFrame | None:
         """Return ``member``'s stream frame of ``broadcast``; None: send the ordinary frame."""
         if broadcast is not self._current:
             self._next(broadcast)
-        self.asked += 1
+        if id(member) not in self._askers:  # deliver() and then deliver_async() may both ask
+            self._askers.add(id(member))
+            self.asked += 1
         if not self._streamable:
             return None
         encoder = self.encoder
@@ -113,7 +166,7 @@ class GroupStream:
         # The first member of a new broadcast: decide whether it starts an epoch. A stream needs
         # STREAM_MIN_MEMBERS members of its own (those that asked for the previous broadcast).
         self._current, self._frame, self.served = broadcast, None, 0
-        previous, self.asked = self.asked, 0
+        previous, self.asked, self._askers = self.asked, 0, set()
         few = previous < get_config()["STREAM_MIN_MEMBERS"]
         if few and self.encoder.started:
             self.encoder.release()  # nobody is in the stream now; the memory is freed
@@ -140,6 +193,10 @@ class GroupStream:
         broadcast = self._current
         assert broadcast is not None and member.codec is not None
         encoded, codec = broadcast.encoded, member.codec
+        if self.encoding == "msgpack":  # reznet.v2.msgpack: its own frame, length first
+            payload = self.encoder.encode(msgpack_send.stream_message(encoded, codec, broadcast))
+            self._frame = (ws_frame(payload, True), payload, encoded.v1_size(codec))
+            return self._frame
         text: str | bytes = encoded.v1_text(codec)  # the text Broadcast.frame() would send
         if broadcast.optimize and get_config()["OPTIMIZE"] and encoded.v2_data_text(codec):
             text = encoded.v2_frame(codec, False)[0]
@@ -162,13 +219,13 @@ class GroupStream:
 
 
 class GroupStreams:
-    """Every group stream of one hub, keyed by group and codec."""
+    """Every group stream of one hub, keyed by group, field map, stream codec and encoding."""
 
     #: The clock of epoch ages (a test seam).
     clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(self) -> None:
-        self.groups: dict[str, dict[int, GroupStream]] = {}
+        self.groups: dict[str, dict[tuple[int, str, str], GroupStream]] = {}
         self._current: dict[str, Broadcast] = {}
         self._by_id: weakref.WeakValueDictionary[int, GroupStream] = weakref.WeakValueDictionary()
 
@@ -186,9 +243,10 @@ class GroupStreams:
         streams = self.groups.get(group)
         if streams is None:
             streams = self.groups[group] = {}
-        stream = streams.get(id(member.codec))
+        key = (id(member.codec), member.stream_codec, member.encoding)
+        stream = streams.get(key)
         if stream is None:
-            stream = streams[id(member.codec)] = GroupStream(self.clock)
+            stream = streams[key] = GroupStream(self.clock, member.stream_codec, member.encoding)
             self._by_id[stream.id] = stream
         return stream
 
@@ -202,7 +260,8 @@ class GroupStreams:
         if self._current.get(group) is not broadcast:
             return None
         streams = self.groups.get(group)
-        stream = streams.get(id(member.codec)) if streams else None
+        key = (id(member.codec), member.stream_codec, member.encoding)
+        stream = streams.get(key) if streams else None
         if stream is None:
             stream = self._stream(member, group)
         return stream.frame_for(member, broadcast)
@@ -213,7 +272,8 @@ class GroupStreams:
             frame = stream._frame
             if stream._current is broadcast and frame is not None and stream.served:
                 n = stream.served
-                get_recorder().record_stream(n, n * len(frame[0]), n * frame[2])
+                codec = stream.encoder.codec
+                get_recorder().record_stream(n, n * len(frame[0]), n * frame[2], codec)
 
     def missed(self, member: Connection, broadcast: Broadcast) -> None:
         """Called when ``member`` misses ``broadcast`` (a slow client): it leaves the stream."""

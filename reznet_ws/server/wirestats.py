@@ -66,7 +66,8 @@ class WireStatsMixin(WebSocketProtocol):
         try:
             from reznet_ws.stats import get_recorder
 
-            get_recorder().record_wire_bytes(sent=sent, received=received)
+            deflate = getattr(self, "negotiated", None) is not None
+            get_recorder().record_wire_bytes(sent=sent, received=received, deflate=deflate)
         except Exception:
             if not WireStatsMixin._stats_error_logged:
                 WireStatsMixin._stats_error_logged = True

@@ -98,6 +98,9 @@ def _families(stats: Mapping[str, Any]) -> Iterator[Any]:
         yield _counter("delta_full_frames", "Keyed events sent whole.", deltas["full_frames"])
         yield _counter("delta_bytes_saved", "Bytes saved by deltas.", deltas["bytes_saved"])
         yield _counter("delta_resyncs", "Keys clients asked to get whole.", deltas["resyncs"])
+        yield _counter("entity_refs", "Entity references sent.", deltas["entity_refs"])
+        saved = deltas["entity_bytes_saved"]
+        yield _counter("entity_bytes_saved", "Bytes saved by entity references.", saved)
 
 
 def _cache_up(up: bool) -> Any:

@@ -189,10 +189,16 @@ class StatsRecorder(_Flushing):
         """Called once per batch frame sent, with the number of events in it."""
         self._add(("batches", 1), ("batched_messages", size))
 
-    def record_stream(self, frames: int, size: int, original: int) -> None:
+    def record_stream(self, frames: int, size: int, original: int, codec: str = "deflate") -> None:
         """Called once per broadcast sent in a group stream: its frames, their bytes (frame
-        headers included) and what plain JSON (v1) would have sent."""
-        self._add(("stream_frames", frames), ("stream_bytes", size), ("stream_original", original))
+        headers included), what plain JSON (v1) would have sent, and the stream's codec."""
+        self._add(
+            ("stream_frames", frames),
+            ("stream_bytes", size),
+            ("stream_original", original),
+            (f"stream_bytes:{codec}", size),
+            (f"stream_frames:{codec}", frames),
+        )
 
     def record_error(self, code: str) -> None:
         """Called once per rejected client message (``code`` as in docs/protocol.md)."""
@@ -215,6 +221,19 @@ class StatsRecorder(_Flushing):
     def record_delta_evicted(self, count: int = 1) -> None:
         """Called when a key's last version is evicted (``DELTA_MAX_KEYS`` / ``_BYTES``)."""
         self._add(("delta_evicted", count))
+
+    def record_entities(self, refs: int, defined: int, saved: int, evicted: int) -> None:
+        """Called per event with entity references (per broadcast, once): docs/deltas.md."""
+        self._add(
+            ("entity_refs", refs),
+            ("entity_defs", defined),
+            ("entity_bytes_saved", saved),
+            ("entity_evicted", evicted),
+        )
+
+    def record_entity_resync(self) -> None:
+        """Called when a client reports a reference it could not resolve."""
+        self._add(("entity_resync", 1))
 
     def record_delta_resync(self, count: int = 1) -> None:
         """Called when a client asks for full objects of keys it could not continue."""
@@ -242,9 +261,22 @@ class StatsRecorder(_Flushing):
         """Called when an accepted connection ends."""
         self._add(("active_connections", -1), (f"connections:v{version}", -1))
 
-    def record_wire_bytes(self, sent: int, received: int) -> None:
-        """Called by the server with the bytes a connection wrote to / read from the socket."""
-        self._add(("wire_bytes_sent", sent), ("wire_bytes_received", received))
+    def record_wire_bytes(self, sent: int, received: int, deflate: bool | None = None) -> None:
+        """Called by the server with the bytes a connection wrote to / read from the socket.
+
+        ``deflate``: whether the connection negotiated permessage-deflate (None: unknown), to
+        split the bytes by transport.
+        """
+        if deflate is None:
+            self._add(("wire_bytes_sent", sent), ("wire_bytes_received", received))
+            return
+        transport = "deflate" if deflate else "plain"
+        self._add(
+            ("wire_bytes_sent", sent),
+            ("wire_bytes_received", received),
+            (f"wire_bytes_sent:{transport}", sent),
+            (f"wire_bytes_received:{transport}", received),
+        )
 
     def _ensure_started(self) -> None:
         if self._thread is None and self.autostart:

@@ -101,10 +101,29 @@ def _deltas(c: Mapping[str, int]) -> dict[str, Any]:
         "bytes_saved": c.get("delta_bytes_saved", 0),
         "resyncs": c.get("delta_resync", 0),
         "evicted": c.get("delta_evicted", 0),
+        "entity_refs": c.get("entity_refs", 0),
+        "entity_defs": c.get("entity_defs", 0),
+        "entity_bytes_saved": c.get("entity_bytes_saved", 0),
+        "entity_evicted": c.get("entity_evicted", 0),
+        "entity_resyncs": c.get("entity_resync", 0),
         "events": {
             name: {"delta_frames": deltas.get(name, 0), "full_frames": fulls.get(name, 0)}
             for name in sorted(set(deltas) | set(fulls))
         },
+    }
+
+
+def _process_streams() -> dict[str, int]:
+    # A gauge of the process answering, not fleet-wide: its streams and their compressors.
+    from ..delivery.streams import stream_stats
+
+    figures = stream_stats()
+    return {
+        "streams": figures["streams"],
+        "members": figures["stream_members"],
+        "compressor_memory": figures["stream_memory"],
+        "zstd_streams": figures["zstd_streams"],
+        "zstd_memory": figures["zstd_memory"],
     }
 
 
@@ -145,12 +164,27 @@ def build_stats(snapshot: Snapshot, minutes: Sequence[int]) -> dict[str, Any]:
         "wire": {
             "bytes_sent": c.get("wire_bytes_sent", 0),
             "bytes_received": c.get("wire_bytes_received", 0),
+            "by_transport": {
+                transport: {
+                    "bytes_sent": c.get(f"wire_bytes_sent:{transport}", 0),
+                    "bytes_received": c.get(f"wire_bytes_received:{transport}", 0),
+                }
+                for transport in ("deflate", "plain")
+            },
         },
         "streams": {
             "frames": c.get("stream_frames", 0),
             "bytes_sent": c.get("stream_bytes", 0),
             "bytes_original": c.get("stream_original", 0),
             "resyncs": c.get("error:stream_resync", 0),
+            "by_codec": {
+                codec: {
+                    "frames": c.get(f"stream_frames:{codec}", 0),
+                    "bytes_sent": c.get(f"stream_bytes:{codec}", 0),
+                }
+                for codec in ("deflate", "zstd")
+            },
+            "process": _process_streams(),
         },
         "deltas": _deltas(c),
         "series": _series(snapshot, minutes),

@@ -59,12 +59,14 @@ test("headers: varints, epoch only in epoch starts", () => {
     epoch: 3,
     seq: 0,
     offset: 5,
+    codec: "deflate",
   });
   assert.deepEqual(parseStreamHeader(new Uint8Array([0xa4, 0x01, 0xff, 0x01])), {
     stream: 1,
     epoch: null,
     seq: 255,
     offset: 4,
+    codec: "deflate",
   });
   assert.throws(() => parseStreamHeader(new Uint8Array([0xa4, 0x81])), (error) => error.code === "invalid_frame");
   assert.ok(!isStreamFrame(new Uint8Array([0x1f, 0x8b])));

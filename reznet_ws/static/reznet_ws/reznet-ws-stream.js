@@ -7,16 +7,31 @@
  * frame's text followed by `\n`. A stream is inflated in order, with one inflater per epoch:
  * `DecompressionStream("deflate-raw")` where the platform has it, node's zlib elsewhere.
  *
+ * zstd streams (`0xA7` / `0xA6`, asked for with `stream-zstd`) carry one block-flushed chunk of
+ * an endless zstd frame per message; they need a zstd decoder given as the `zstd` option, e.g.
+ * fzstd's: `zstd: (ondata) => new fzstd.Decompress(ondata)`.
+ *
  * No dependency, no build step: an ES module imported by reznet-ws.js.
  */
 
 /** The `reznet_features` value with which a client says it inflates group streams. */
 export const STREAM_FEATURE = "stream";
+/** Added to `stream` when the client decodes zstd streams (given a `zstd` decoder). */
+export const STREAM_ZSTD_FEATURE = "stream-zstd";
 /** The event a client sends to leave a stream it could not decode: `{stream: id}`. */
 export const RESYNC_EVENT = "reznet_stream_resync";
 /** First byte of an epoch's first frame, and of every other stream frame. */
 export const EPOCH_START = 0xa5;
 export const IN_EPOCH = 0xa4;
+/** The same two first bytes in a zstd stream. */
+export const ZSTD_EPOCH_START = 0xa7;
+export const ZSTD_IN_EPOCH = 0xa6;
+const KINDS = new Map([
+  [EPOCH_START, ["deflate", true]],
+  [IN_EPOCH, ["deflate", false]],
+  [ZSTD_EPOCH_START, ["zstd", true]],
+  [ZSTD_IN_EPOCH, ["zstd", false]],
+]);
 
 const DEFAULT_MAX_INFLATED_BYTES = 16 * 1024 * 1024;
 const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
@@ -41,7 +56,7 @@ export class StreamError extends Error {
  * @returns {boolean} whether it is a stream frame (gzip members start with 0x1f)
  */
 export function isStreamFrame(bytes) {
-  return bytes.byteLength > 0 && (bytes[0] === EPOCH_START || bytes[0] === IN_EPOCH);
+  return bytes.byteLength > 0 && KINDS.has(bytes[0]);
 }
 
 function readVarint(bytes, state) {
@@ -60,15 +75,16 @@ function readVarint(bytes, state) {
 
 /**
  * @param {Uint8Array} bytes a stream frame
- * @returns {{stream: number, epoch: number | null, seq: number, offset: number}}
+ * @returns {{stream: number, epoch: number | null, seq: number, offset: number, codec: string}}
  */
 export function parseStreamHeader(bytes) {
   if (!isStreamFrame(bytes)) throw new StreamError("invalid_frame", "not a stream frame");
+  const [codec, starts] = KINDS.get(bytes[0]);
   const state = { pos: 1 };
   const stream = readVarint(bytes, state);
-  const epoch = bytes[0] === EPOCH_START ? readVarint(bytes, state) : null;
+  const epoch = starts ? readVarint(bytes, state) : null;
   const seq = readVarint(bytes, state);
-  return { stream, epoch, seq, offset: state.pos };
+  return { stream, epoch, seq, offset: state.pos, codec };
 }
 
 function concat(chunks, total) {
@@ -84,11 +100,51 @@ function concat(chunks, total) {
 // The bytes of one message out of an inflater's output chunks: exactly one line.
 function oneLine(chunks, total) {
   const out = concat(chunks, total);
-  if (out.indexOf(NEWLINE) !== total - 1) {
+  if (total === 0 || out.indexOf(NEWLINE) !== total - 1) {
     throw new StreamError("decompression_failed", "a stream frame is not one message");
   }
   return out.subarray(0, total - 1);
 }
+
+// -- message framing inside a stream (protocol 3.3 and 7) -----------------------------------
+// JSON connections: each frame inflates to one line (text + "\n"). reznet.v2.msgpack: to a
+// varint length L and L bytes, the binary message (or, starting with "{", a JSON text frame).
+const LINES = {
+  done: (chunks) => chunks.at(-1)?.at(-1) === NEWLINE,
+  message: oneLine,
+};
+
+// [L, bytes of the varint] once the varint is complete, else null.
+function lengthPrefix(chunks) {
+  let value = 0;
+  let scale = 1;
+  let pos = 0;
+  for (const chunk of chunks) {
+    for (const byte of chunk) {
+      pos += 1;
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return [value, pos];
+      scale *= 128;
+      if (pos >= 8) throw new StreamError("decompression_failed", "a stream message length is malformed");
+    }
+  }
+  return null;
+}
+
+const LENGTH_PREFIXED = {
+  done(chunks, total) {
+    const prefix = lengthPrefix(chunks);
+    return prefix !== null && total >= prefix[0] + prefix[1];
+  },
+  message(chunks, total) {
+    const prefix = lengthPrefix(chunks);
+    if (prefix === null || total !== prefix[0] + prefix[1] || prefix[0] === 0) {
+      throw new StreamError("decompression_failed", "a stream frame is not one message");
+    }
+    return concat(chunks, total).subarray(prefix[1]);
+  },
+};
+// -- end message framing ---------------------------------------------------------------------
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
@@ -100,9 +156,9 @@ class NativeInflater {
     this.reader = stream.readable.getReader();
   }
 
-  async inflate(chunk, maxBytes) {
+  async inflate(chunk, maxBytes, framing = LINES) {
     // Not awaited first: the write completes only as the readable side is drained. The server
-    // ends every frame's data with a whole message, so reading until its newline ends.
+    // ends every frame's data with a whole message, so reading until its end ends.
     const write = this.writer.write(chunk);
     write.catch(() => {});
     const chunks = [];
@@ -113,9 +169,9 @@ class NativeInflater {
       total += value.byteLength;
       if (total > maxBytes + 1) throw new StreamError("too_large", `a stream message inflates past ${maxBytes} bytes`);
       chunks.push(value);
-      if (value[value.byteLength - 1] === NEWLINE) {
+      if (framing.done(chunks, total)) {
         await write;
-        return oneLine(chunks, total);
+        return framing.message(chunks, total);
       }
     }
   }
@@ -151,7 +207,7 @@ class NodeInflater {
     waiter?.();
   }
 
-  async inflate(chunk, maxBytes) {
+  async inflate(chunk, maxBytes, framing = LINES) {
     let written = false;
     this.inflater.write(chunk, () => {
       written = true;
@@ -160,16 +216,15 @@ class NodeInflater {
     for (;;) {
       if (this.failure) throw this.failure;
       if (this.total > maxBytes + 1) throw new StreamError("too_large", `a stream message inflates past ${maxBytes} bytes`);
-      const last = this.chunks.at(-1);
-      if (last && last[last.byteLength - 1] === NEWLINE) {
-        const line = oneLine(this.chunks, this.total);
+      if (this.chunks.length && framing.done(this.chunks, this.total)) {
+        const line = framing.message(this.chunks, this.total);
         this.chunks = [];
         this.total = 0;
         return line;
       }
       if (written) {
         await tick();
-        if (this.chunks.at(-1)?.at(-1) !== NEWLINE && !this.failure) {
+        if (!framing.done(this.chunks, this.total) && !this.failure) {
           throw new StreamError("decompression_failed", "a stream frame ends no message");
         }
         continue;
@@ -185,9 +240,50 @@ class NodeInflater {
   }
 }
 
+/**
+ * One epoch's zstd decoder, on the push decoder the `zstd` option makes: `zstd(ondata)` returns
+ * an object whose `push(chunk)` decodes synchronously, calling `ondata(bytes)` with the output.
+ * Output is counted as it comes, so a frame stops decoding once past the cap.
+ */
+class ZstdInflater {
+  constructor(factory) {
+    this.chunks = [];
+    this.total = 0;
+    this.limit = 0;
+    this.decoder = factory((data) => {
+      this.total += data.byteLength;
+      if (this.total > this.limit) throw new StreamError("too_large", "a stream message inflates past the cap");
+      this.chunks.push(data.slice()); // the decoder may reuse its buffer
+    });
+  }
+
+  async inflate(chunk, maxBytes, framing = LINES) {
+    this.chunks = [];
+    this.total = 0;
+    this.limit = maxBytes + 1;
+    try {
+      this.decoder.push(chunk);
+    } catch (error) {
+      if (error instanceof StreamError) throw error;
+      throw new StreamError("decompression_failed", `zstd stream frame does not decode: ${error?.message ?? error}`);
+    }
+    return framing.message(this.chunks, this.total);
+  }
+
+  close() {
+    this.decoder = null;
+  }
+}
+
 let nodeZlib = null;
 
-async function createInflater(native) {
+async function createInflater(native, codec, zstd) {
+  if (codec === "zstd") {
+    if (typeof zstd !== "function") {
+      throw new StreamError("decompression_failed", "a zstd stream frame, but no zstd decoder was given");
+    }
+    return new ZstdInflater(zstd);
+  }
   const Stream = globalThis.DecompressionStream;
   if (native !== false && typeof Stream === "function") {
     try {
@@ -216,38 +312,53 @@ export class StreamDecoder {
    * @param {object} [options]
    * @param {number} [options.maxInflatedBytes] cap on one inflated message (16 MiB)
    * @param {boolean} [options.native] false: use node's zlib even where DecompressionStream exists
+   * @param {(ondata: (bytes: Uint8Array) => void) => {push(chunk: Uint8Array): void}} [options.zstd]
+   *   a zstd push decoder for zstd streams, e.g. `(ondata) => new fzstd.Decompress(ondata)`
    */
-  constructor({ maxInflatedBytes, native } = {}) {
+  constructor({ maxInflatedBytes, native, zstd } = {}) {
     this.maxInflatedBytes = maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES;
     this.native = native;
+    this.zstd = zstd ?? null;
     this._streams = new Map();
   }
 
   /**
    * @param {Uint8Array} bytes a stream frame
-   * @returns {Promise<string>} the text it carries (an ordinary frame's text)
+   * @param {{msgpack?: boolean}} [options] `msgpack: true` on a reznet.v2.msgpack connection:
+   *   messages come length-prefixed, binary MessagePack frames or JSON text
+   * @returns {Promise<string | Uint8Array>} the text it carries (an ordinary frame's text), or
+   *   with `msgpack` the bytes of a binary frame
    * @throws {StreamError}
    */
-  async decode(bytes) {
+  async decode(bytes, { msgpack = false } = {}) {
     const header = parseStreamHeader(bytes);
     let state = this._streams.get(header.stream);
     if (header.epoch !== null) {
       state?.inflater?.close();
-      state = { inflater: await createInflater(this.native), nextSeq: header.seq };
+      state = { inflater: null, nextSeq: header.seq, codec: header.codec };
       this._streams.set(header.stream, state);
+      try {
+        state.inflater = await createInflater(this.native, header.codec, this.zstd);
+      } catch (error) {
+        error.stream = header.stream;
+        throw error;
+      }
     }
-    if (!state || state.inflater === null || header.seq !== state.nextSeq) {
+    if (!state || state.inflater === null || header.seq !== state.nextSeq || header.codec !== state.codec) {
       state?.inflater?.close();
-      this._streams.set(header.stream, { inflater: null, nextSeq: 0 });
+      this._streams.set(header.stream, { inflater: null, nextSeq: 0, codec: header.codec });
       throw new StreamError("stream_gap", `stream ${header.stream}: frame ${header.seq} does not follow`, header.stream);
     }
     const body = bytes.subarray(header.offset);
-    const chunk = new Uint8Array(body.byteLength + TAIL.byteLength);
-    chunk.set(body, 0);
-    chunk.set(TAIL, body.byteLength);
+    let chunk = body;
+    if (header.codec === "deflate") {
+      chunk = new Uint8Array(body.byteLength + TAIL.byteLength);
+      chunk.set(body, 0);
+      chunk.set(TAIL, body.byteLength);
+    }
     let line;
     try {
-      line = await state.inflater.inflate(chunk, this.maxInflatedBytes);
+      line = await state.inflater.inflate(chunk, this.maxInflatedBytes, msgpack ? LENGTH_PREFIXED : LINES);
     } catch (error) {
       state.inflater.close();
       state.inflater = null;
@@ -258,6 +369,7 @@ export class StreamDecoder {
       throw new StreamError("decompression_failed", `stream frame does not inflate: ${error}`, header.stream);
     }
     state.nextSeq += 1;
+    if (msgpack && line[0] !== 0x7b) return line; // a binary frame ("{": JSON text)
     try {
       return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(line);
     } catch {

@@ -230,6 +230,12 @@ export interface ReznetSocketOptions {
    * then arrive compressed once per group (protocol section 3.3). Default true.
    */
   streams?: boolean;
+  /**
+   * A zstd push decoder factory for zstd group streams, e.g.
+   * `(ondata) => new fzstd.Decompress(ondata)`; given, the client also asks for them
+   * (`stream-zstd`). Default none.
+   */
+  zstd?: ZstdDecoderFactory;
   /** Cap on an inflated gzip frame, in bytes. Default 16 MiB. */
   maxInflatedBytes?: number;
   /**
@@ -276,6 +282,24 @@ export declare function applyDelta(value: any, ops: unknown): any;
 
 /** Whether a parsed frame is a keyed frame (it has `_v` and `k`). */
 export declare function isKeyedFrame(obj: unknown): boolean;
+
+/** A reference the client cannot resolve, or a malformed entity table. */
+export declare class EntityError extends Error {}
+
+/** Whether a parsed frame is an event frame with an entity table (protocol section 3.4). */
+export declare function isEntityFrame(obj: unknown): boolean;
+
+/** The entities one connection defined: REF -> DATA value, at most `max`, oldest first out. */
+export declare class EntityTable {
+  constructor(max?: number);
+  readonly max: number;
+  readonly items: Map<string, any>;
+  readonly stats: { frames: number; refs: number; defined: number; evicted: number; missing: number };
+  /** Resolves an entity frame's references, stores its table, returns the plain event frame. */
+  resolve(frame: any): any;
+  /** Stores definitions `[[REF, value], ...]` in order, forgetting the oldest beyond `max`. */
+  store(rows: Array<[string, any]>): void;
+}
 
 /** The objects of keyed events a client holds, bounded in keys and bytes. */
 export declare class KeyedCache {
@@ -412,12 +436,24 @@ export declare class ReznetSocket {
 
   /** The objects of keyed events, kept across reconnections. */
   readonly keyed: KeyedCache;
+  /** The entities the current connection defined (protocol section 3.4), or null. */
+  readonly entities: EntityTable | null;
   /** The current object of a keyed event, or `undefined` when no version of `key` is held. */
   state(key: string): any;
 }
 
 /** The `reznet_features` value announcing that a client inflates group streams. */
 export declare const STREAM_FEATURE: "stream";
+/** Added to `stream` when a client decodes zstd streams. */
+export declare const STREAM_ZSTD_FEATURE: "stream-zstd";
+
+/**
+ * Makes one zstd push decoder: `push(chunk)` decodes synchronously and hands the output to
+ * `ondata` (fzstd's `Decompress` has this shape).
+ */
+export type ZstdDecoderFactory = (ondata: (bytes: Uint8Array) => void) => {
+  push(chunk: Uint8Array): void;
+};
 
 /** An error decoding a group-stream frame (protocol section 3.3). */
 export declare class StreamError extends Error {
@@ -426,7 +462,7 @@ export declare class StreamError extends Error {
   stream: number | null;
 }
 
-/** Whether a binary message is a group-stream frame (first byte 0xA5 or 0xA4). */
+/** Whether a binary message is a group-stream frame (first byte 0xA4-0xA7). */
 export declare function isStreamFrame(bytes: Uint8Array): boolean;
 
 /** The header of a group-stream frame; `epoch` is null inside an epoch. */
@@ -435,6 +471,7 @@ export declare function parseStreamHeader(bytes: Uint8Array): {
   epoch: number | null;
   seq: number;
   offset: number;
+  codec: "deflate" | "zstd";
 };
 
 /**
@@ -442,10 +479,13 @@ export declare function parseStreamHeader(bytes: Uint8Array): {
  * `DecompressionStream("deflate-raw")` (node's zlib where that is missing).
  */
 export declare class StreamDecoder {
-  constructor(options?: { maxInflatedBytes?: number; native?: boolean });
+  constructor(options?: { maxInflatedBytes?: number; native?: boolean; zstd?: ZstdDecoderFactory });
   readonly maxInflatedBytes: number;
-  /** The text a stream frame carries; frames must be given in arrival order. */
-  decode(bytes: Uint8Array): Promise<string>;
+  /**
+   * The text a stream frame carries; frames must be given in arrival order. With
+   * `msgpack: true` (a reznet.v2.msgpack connection) a binary frame comes back as its bytes.
+   */
+  decode(bytes: Uint8Array, options?: { msgpack?: boolean }): Promise<string | Uint8Array>;
   /** The streams waiting for an epoch start after an error. */
   broken(): number[];
   /** Drops every stream's state. */

@@ -10,19 +10,28 @@
  */
 
 import { DELTA_FEATURE, HAVE_PARAM, KeyedCache, RESYNC_EVENT, isKeyedFrame } from "./reznet-ws-delta.js";
+import { ENTITY_FEATURE, EntityError, EntityTable, isEntityFrame } from "./reznet-ws-entities.js";
 
 export { DELTA_FEATURE, DeltaError, KeyedCache, applyDelta, isKeyedFrame } from "./reznet-ws-delta.js";
+export { EntityError, EntityTable, isEntityFrame } from "./reznet-ws-entities.js";
 
 import {
-  EPOCH_START,
   RESYNC_EVENT as STREAM_RESYNC_EVENT,
   STREAM_FEATURE,
+  STREAM_ZSTD_FEATURE,
   StreamDecoder,
   isStreamFrame,
   parseStreamHeader,
 } from "./reznet-ws-stream.js";
 
-export { STREAM_FEATURE, StreamDecoder, StreamError, isStreamFrame, parseStreamHeader } from "./reznet-ws-stream.js";
+export {
+  STREAM_FEATURE,
+  STREAM_ZSTD_FEATURE,
+  StreamDecoder,
+  StreamError,
+  isStreamFrame,
+  parseStreamHeader,
+} from "./reznet-ws-stream.js";
 
 /** The protocol version this client implements; equals "Protocol version" in docs/protocol.md. */
 export const PROTOCOL_VERSION = 2;
@@ -599,6 +608,9 @@ export class ReznetSocket {
    * @param {boolean} [options.streams] announce that this client inflates group streams
    *   (`reznet_features=stream`), so broadcasts reach it compressed once per group with a 32 KiB
    *   window (default true; protocol section 3.3)
+   * @param {Function} [options.zstd] a zstd push decoder factory, e.g.
+   *   `(ondata) => new fzstd.Decompress(ondata)`: the client then also asks for zstd streams
+   *   (`stream-zstd`)
    * @param {boolean} [options.contentFrames] announce that this client decodes content frames
    *   (`reznet_features=content`), so the server's `send_json` reaches it smaller (default true)
    * @param {number} [options.maxInflatedBytes] cap on an inflated gzip frame (16 MiB)
@@ -621,9 +633,12 @@ export class ReznetSocket {
     this._optimize = Boolean(options.optimize);
     this._contentFrames = options.contentFrames ?? true;
     this._groupStreams = options.streams ?? true;
+    this._zstd = options.zstd ?? null;
     this._deltas = options.deltas ?? true;
     /** The objects of keyed events, kept across reconnections (see `state()`). */
     this.keyed = new KeyedCache(options.keyedCache ?? {});
+    /** The entities the current connection defined (protocol section 3.4), or null. */
+    this.entities = null;
     this._maxInflatedBytes = options.maxInflatedBytes;
     this._reconnect = options.reconnect === false ? null : { ...RECONNECT_DEFAULTS, ...options.reconnect };
     /** Test seams: replace to control jitter and uptime measurement. */
@@ -776,6 +791,22 @@ export class ReznetSocket {
     return this.keyed.get(key);
   }
 
+  // An event frame with entity references (protocol section 3.4) becomes the plain event frame.
+  // A reference this client cannot resolve cannot happen while both tables are in step; should
+  // it, the frame is reported as an error and the server is told to define every entity again.
+  _entityFrame(conn, parsed) {
+    conn.entities ??= this.entities = new EntityTable();
+    try {
+      return conn.entities.resolve(parsed);
+    } catch (error) {
+      if (!(error instanceof EntityError)) throw error;
+      if (conn.ws.readyState === 1) {
+        conn.ws.send(JSON.stringify({ _v: PROTOCOL_VERSION, e: RESYNC_EVENT, r: 1, d: { keys: [], entities: true } }));
+      }
+      throw new ReznetProtocolError("invalid_frame", error.message, { cause: error });
+    }
+  }
+
   // A keyed frame: applied to the object held, or, after a gap, the server is asked for the
   // full object and nothing is dispatched.
   _keyedFrame(conn, parsed) {
@@ -825,6 +856,7 @@ export class ReznetSocket {
     if (!this._legacy && this._contentFrames) features.push(CONTENT_FEATURE);
     if (!this._legacy && this._deltas) features.push(DELTA_FEATURE);
     if (!this._legacy && this._groupStreams) features.push(STREAM_FEATURE);
+    if (!this._legacy && this._groupStreams && this._zstd) features.push(STREAM_ZSTD_FEATURE);
     if (features.length) url = withQuery(url, FEATURES_PARAM, features.join(","));
     const have = !this._legacy && this._deltas ? this.keyed.held() : [];
     if (have.length) url = withQuery(url, HAVE_PARAM, JSON.stringify(have));
@@ -839,7 +871,7 @@ export class ReznetSocket {
       broken: false,
       openedAt: null,
       queue: Promise.resolve(),
-      streams: new StreamDecoder({ maxInflatedBytes: this._maxInflatedBytes }),
+      streams: new StreamDecoder({ maxInflatedBytes: this._maxInflatedBytes, zstd: this._zstd }),
       resyncing: new Set(),
     };
     this._conn = conn;
@@ -872,8 +904,10 @@ export class ReznetSocket {
     const bytes = typeof data === "string" ? null : toBytes(data);
     if (bytes === null || !isStreamFrame(bytes)) return data;
     try {
-      const text = await conn.streams.decode(bytes);
-      if (bytes[0] === EPOCH_START) conn.resyncing.delete(parseStreamHeader(bytes).stream);
+      // reznet.v2.msgpack: the stream carries its binary frames (protocol section 7).
+      const text = await conn.streams.decode(bytes, { msgpack: conn.ws.protocol === MSGPACK_SUBPROTOCOL });
+      const header = parseStreamHeader(bytes);
+      if (header.epoch !== null) conn.resyncing.delete(header.stream);
       return text;
     } catch (error) {
       const stream = error.stream ?? null;
@@ -897,6 +931,9 @@ export class ReznetSocket {
         this._keyedFrame(conn, parsed);
         return;
       }
+      if (isEntityFrame(parsed) && parsed._v === PROTOCOL_VERSION && isV2Protocol(conn.ws.protocol)) {
+        parsed = this._entityFrame(conn, parsed);
+      }
       if (isPlainObject(parsed) && Object.hasOwn(parsed, "c") && Object.hasOwn(parsed, "_v")) {
         parsed = conn.decoder.decodeContentFrame(parsed);
         content = true;
@@ -919,6 +956,9 @@ export class ReznetSocket {
     // entry named connection_established must not replace the field map or close the socket.
     const control = Object.hasOwn(parsed, "e") && parsed.r === 1;
     for (const { event, data: eventData } of events) {
+      if (control && event === "connection_established") {
+        conn.entities = this.entities = new EntityTable(eventData?.features?.[ENTITY_FEATURE]);
+      }
       if (control && event === "connection_established" && !this._useMap(conn, eventData)) return;
       this._dispatch(event, eventData, control);
     }

@@ -201,16 +201,29 @@ function tappedWebSocket(onFrame) {
   };
 }
 
+// A parsed binary MessagePack frame (?protocol=msgpack), or null.
+function unpacked(data) {
+  try {
+    return MSGPACK && typeof data !== "string" ? MSGPACK.decode(new Uint8Array(data)) : null;
+  } catch {
+    return null;
+  }
+}
+
 function frameKind(data) {
   if (typeof data !== "string") {
     const first = new Uint8Array(data)[0];
-    return first === 0x1f ? "gzip" : first === 0xa5 || first === 0xa4 ? "stream" : "msgpack";
+    if (first === 0x1f) return "gzip";
+    if (first >= 0xa4 && first <= 0xa7) return "stream";
+    const frame = unpacked(data); // keyed frames come packed too
+    return frame && "k" in frame ? ("x" in frame ? "delta" : "keyed") : "msgpack";
   }
   try {
     const frame = JSON.parse(data);
     if (frame === null || typeof frame !== "object" || !("_v" in frame)) return "v1";
     if ("b" in frame) return "batch";
     if ("k" in frame) return "x" in frame ? "delta" : "keyed";
+    if ("t" in frame) return "refs"; // entity references (docs/deltas.md)
     return frame.r === 1 ? "control" : "event";
   } catch {
     return "invalid";
@@ -233,7 +246,7 @@ function onFrame(socket, data) {
   log.prepend(row);
   while (log.children.length > WIRE_LOG_SIZE) log.lastElementChild.remove();
   if (kind === "delta" || kind === "keyed") {
-    keyedFrame(socket, JSON.parse(data), entry, row);
+    keyedFrame(socket, typeof data === "string" ? JSON.parse(data) : unpacked(data), entry, row);
     return;
   }
   const copy = typeof data === "string" ? data : data.slice(0);
@@ -241,7 +254,8 @@ function onFrame(socket, data) {
   if (kind === "stream") {
     // One frame at a time: a stream inflates in order.
     const tap = state.tap;
-    text = state.tapQueue.then(() => tap.decode(new Uint8Array(copy)));
+    const msgpack = socket._conn?.ws.protocol === "reznet.v2.msgpack"; // binary frames inside
+    text = state.tapQueue.then(() => tap.decode(new Uint8Array(copy), { msgpack }));
     state.tapQueue = text.catch(() => null);
   }
   (text ?? Promise.resolve(copy)).then((message) => socket.decoder.decodeMessage(message)).then((result) => {
@@ -371,7 +385,7 @@ function connect() {
     legacy: state.legacy,
     streams: state.streams,
     ...(MSGPACK && !state.legacy
-      ? { msgpack: { encode: MSGPACK.encode, decode: MSGPACK.decode }, protocols: ["reznet.v2.msgpack"], streams: false }
+      ? { msgpack: { encode: MSGPACK.encode, decode: MSGPACK.decode }, protocols: ["reznet.v2.msgpack"] }
       : {}),
     WebSocket: tappedWebSocket((data) => onFrame(socket, data)),
   });
