@@ -33,6 +33,7 @@ import tempfile
 import time
 import weakref
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +233,24 @@ class _FakeOutbox:
         return True
 
 
-async def _fanout_cpu(members: int, rounds: int, keyed: bool, updates: list[Any]) -> float:
+def _keyed(conn: Any) -> None:
+    conn.keyed = KeyedStreams.from_settings()
+
+
+async def _fanout_cpu(
+    members: int,
+    rounds: int,
+    updates: list[Any],
+    event_name: str,
+    prefix: str,
+    *,
+    setup: Callable[[Any], None] | None = None,
+    keyed: bool = False,
+) -> float:
+    """CPU ms per ``hub.fanout`` of ``updates`` as ``event_name`` to ``members`` fake sockets.
+
+    ``setup`` is called with each connection; with ``keyed`` each update goes under its key.
+    """
     from reznet_ws.delivery.connection import Connection
     from reznet_ws.delivery.hub import Hub
     from reznet_ws.encoding import EncodedEvent, broadcast_cache
@@ -247,19 +265,19 @@ async def _fanout_cpu(members: int, rounds: int, keyed: bool, updates: list[Any]
         conn = Connection(send)
         conn.outbox = _FakeOutbox()  # type: ignore[assignment]
         conn.version, conn.codec, conn.accepted = 2, codec, True
-        if keyed:
-            conn.keyed = KeyedStreams.from_settings()
+        if setup is not None:
+            setup(conn)
         conns.append(conn)
     hub = Hub(object())
     hub.groups["g"] = weakref.WeakSet(conns)
     cpu = 0.0
     for n in range(rounds):
         key, data = updates[n % len(updates)]
-        event = EncodedEvent("workflow_plan", data)
-        message_id = f"m{keyed}{n}"
+        event = EncodedEvent(event_name, data)
+        message_id = f"{prefix}{n}"
         broadcast_cache().put(message_id, event)
         message = {"type": "reznet.event", "group": "g", "id": message_id,
-                   "event": "workflow_plan", "v1": event.v1_text(codec), "optimize": True,
+                   "event": event_name, "v1": event.v1_text(codec), "optimize": True,
                    "batch": False}  # fmt: skip
         if keyed:
             message["key"] = key
@@ -271,8 +289,9 @@ async def _fanout_cpu(members: int, rounds: int, keyed: bool, updates: list[Any]
 
 def server_cpu(members: int, rounds: int, updates: list[Any]) -> dict[str, Any]:
     """CPU ms per broadcast of the same plan updates, unkeyed and keyed, to ``members``."""
-    plain = asyncio.run(_fanout_cpu(members, rounds, False, updates))
-    keyed = asyncio.run(_fanout_cpu(members, rounds, True, updates))
+    plan = (members, rounds, updates, "workflow_plan")
+    plain = asyncio.run(_fanout_cpu(*plan, "mFalse"))
+    keyed = asyncio.run(_fanout_cpu(*plan, "mTrue", setup=_keyed, keyed=True))
     return {
         "members": members,
         "rounds": rounds,
@@ -282,32 +301,40 @@ def server_cpu(members: int, rounds: int, updates: list[Any]) -> dict[str, Any]:
     }
 
 
-_NODE = r"""
-import { readFileSync } from "node:fs";
-import { Decoder, KeyedCache } from "%s";
+# Best of ``runs`` timings per stream, in µs per frame: keyed frames through a KeyedCache, the
+# full frames decoded. Node runs it as a script, Chromium as a page function.
+_MEASURE_JS = """(input, runs, Decoder, KeyedCache) => {
+  const options = { fieldMap: input.field_map, timestampFields: input.timestamp_fields };
+  const decoder = new Decoder(options);
+  const out = {};
+  for (const stream of input.streams) {
+    const time = (fn) => {
+      let best = Infinity;
+      for (let r = 0; r < runs; r++) {
+        const start = performance.now();
+        fn();
+        best = Math.min(best, performance.now() - start);
+      }
+      return (best * 1000) / stream.keyed.length;
+    };
+    const keyedUs = time(() => {
+      const cache = new KeyedCache();
+      for (const text of stream.keyed) cache.receive(JSON.parse(text), decoder);
+    });
+    const fullUs = time(() => {
+      for (const text of stream.full) decoder.decodeFrameObject(JSON.parse(text));
+    });
+    out[stream.name] = { keyed_us: +keyedUs.toFixed(2), full_us: +fullUs.toFixed(2) };
+  }
+  return out;
+}"""
+
+_NODE = f"""
+import {{ readFileSync }} from "node:fs";
+import {{ Decoder, KeyedCache }} from "%s";
+const measure = {_MEASURE_JS};
 const input = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const decoder = new Decoder({ fieldMap: input.field_map, timestampFields: input.timestamp_fields });
-const out = {};
-for (const stream of input.streams) {
-  const time = (fn) => {
-    let best = Infinity;
-    for (let r = 0; r < 7; r++) {
-      const start = process.hrtime.bigint();
-      fn();
-      best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e3);
-    }
-    return best / stream.keyed.length;
-  };
-  const keyedUs = time(() => {
-    const cache = new KeyedCache();
-    for (const text of stream.keyed) cache.receive(JSON.parse(text), decoder);
-  });
-  const fullUs = time(() => {
-    for (const text of stream.full) decoder.decodeFrameObject(JSON.parse(text));
-  });
-  out[stream.name] = { keyed_us: +keyedUs.toFixed(2), full_us: +fullUs.toFixed(2) };
-}
-console.log(JSON.stringify(out));
+console.log(JSON.stringify(measure(input, 7, Decoder, KeyedCache)));
 """
 
 
@@ -348,32 +375,10 @@ def totals(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_BROWSER_JS = """async ([input, runs]) => {
-  const { Decoder, KeyedCache } = await import("/reznet-ws.js");
-  const options = { fieldMap: input.field_map, timestampFields: input.timestamp_fields };
-  const decoder = new Decoder(options);
-  const out = {};
-  for (const stream of input.streams) {
-    const time = (fn) => {
-      let best = Infinity;
-      for (let r = 0; r < runs; r++) {
-        const start = performance.now();
-        fn();
-        best = Math.min(best, performance.now() - start);
-      }
-      return (best * 1000) / stream.keyed.length;
-    };
-    const keyedUs = time(() => {
-      const cache = new KeyedCache();
-      for (const text of stream.keyed) cache.receive(JSON.parse(text), decoder);
-    });
-    const fullUs = time(() => {
-      for (const text of stream.full) decoder.decodeFrameObject(JSON.parse(text));
-    });
-    out[stream.name] = { keyed_us: +keyedUs.toFixed(2), full_us: +fullUs.toFixed(2) };
-  }
-  return out;
-}"""
+_BROWSER_JS = f"""async ([input, runs]) => {{
+  const {{ Decoder, KeyedCache }} = await import("/reznet-ws.js");
+  return ({_MEASURE_JS})(input, runs, Decoder, KeyedCache);
+}}"""
 
 
 def browser_apply(payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -545,38 +550,14 @@ def entity_bytes(codec: Codec, updates: list[tuple[str, Any]]) -> dict[str, Any]
     }
 
 
-async def _entity_fanout_cpu(members: int, rounds: int, refs: bool, updates: list[Any]) -> float:
-    from reznet_ws.delivery.connection import Connection
-    from reznet_ws.delivery.hub import Hub
-    from reznet_ws.encoding import EncodedEvent, broadcast_cache
+def _with_refs(conn: Any) -> None:
+    conn.keyed = KeyedStreams.from_settings()
+    conn.entities = EntityTable(256)
 
-    codec = codec_for(default_field_map())
 
-    async def send(message: Any) -> None:
-        pass
-
-    conns = []
-    for _ in range(members):
-        conn = Connection(send)
-        conn.outbox = _FakeOutbox()  # type: ignore[assignment]
-        conn.version, conn.codec, conn.accepted = 2, codec, True
-        conn.keyed = KeyedStreams.from_settings()
-        conn.entities = EntityTable(256) if refs else None
-        conns.append(conn)
-    hub = Hub(object())
-    hub.groups["g"] = weakref.WeakSet(conns)
-    cpu = 0.0
-    for n in range(rounds):
-        event = EncodedEvent("message_new", updates[n % len(updates)][1])
-        message_id = f"e{refs}{n}"
-        broadcast_cache().put(message_id, event)
-        message = {"type": "reznet.event", "group": "g", "id": message_id,
-                   "event": "message_new", "v1": event.v1_text(codec), "optimize": True,
-                   "batch": False}  # fmt: skip
-        start = time.process_time()
-        await hub.fanout(message)
-        cpu += time.process_time() - start
-    return cpu / rounds * 1000
+def _without_refs(conn: Any) -> None:
+    conn.keyed = KeyedStreams.from_settings()
+    conn.entities = None
 
 
 def entity_cpu(members: int, rounds: int, updates: list[Any]) -> dict[str, Any]:
@@ -585,8 +566,9 @@ def entity_cpu(members: int, rounds: int, updates: list[Any]) -> dict[str, Any]:
 
     rules = {"author": "author_id", "agent": "agent_id"}
     with override_settings(REZNET_WS={"ENTITIES": rules}):
-        plain = asyncio.run(_entity_fanout_cpu(members, rounds, False, updates))
-        refs = asyncio.run(_entity_fanout_cpu(members, rounds, True, updates))
+        chat = (members, rounds, updates, "message_new")
+        plain = asyncio.run(_fanout_cpu(*chat, "eFalse", setup=_without_refs))
+        refs = asyncio.run(_fanout_cpu(*chat, "eTrue", setup=_with_refs))
     return {
         "members": members,
         "rounds": rounds,

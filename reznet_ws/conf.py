@@ -90,6 +90,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFLATE_EXCLUDE_PATHS": [],
     # reznet-daphne
     "GC_FREEZE_CONNECTIONS": 1000,
+    "LISTEN_BACKLOG": 4096,
 }
 
 

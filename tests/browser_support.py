@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from reznet_ws.codec.keyed_receiver import KeyedReceiver
 from reznet_ws.codec.stream import StreamDecoder, is_stream_frame
 
 if TYPE_CHECKING:
-    from playwright.sync_api import CDPSession, Page, WebSocket
+    from playwright.sync_api import CDPSession, Page, Route, WebSocket
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -42,6 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1360, "height": 820}
+STATIC = ROOT / "reznet_ws" / "static" / "reznet_ws"
 
 
 def chromium_available() -> bool:
@@ -148,6 +150,61 @@ class Handshakes:
             lambda p: self.responses.append(_lower(p["response"]["headers"])),
         )
         cdp.send("Network.enable")
+
+
+@dataclass
+class LocalPage:
+    """A Chromium page served by Playwright at a server's origin, with its sockets' frames."""
+
+    page: Page
+    tap: WireTap
+    problems: list[str]
+
+
+@contextlib.contextmanager
+def local_page(port: int, mounts: dict[str, Path] | None = None) -> Iterator[LocalPage]:
+    """Open a blank page at ``http://127.0.0.1:<port>/`` that can import the JS client's files.
+
+    Playwright answers the page's HTTP requests (daphne only sees the WebSockets): ``/`` is an
+    empty page, ``/<name>`` a file of the JS client, and each of ``mounts`` maps a URL (a folder
+    when it ends with ``/``) to a file or folder on disk. The origin is the server's because
+    Chromium blocks a public origin's sockets to 127.0.0.1; as the page is not served by it,
+    Local Network Access checks are turned off too. Uncaught page errors go to ``problems``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    def serve(route: Route) -> None:
+        path = "/" + route.request.url.split("/", 3)[3]
+        if path == "/":
+            route.fulfill(body="<!doctype html><meta charset=utf-8><title>reznet-ws</title>")
+            return
+        file, ok = STATIC / path.lstrip("/"), False
+        for url, place in (mounts or {}).items():
+            if url.endswith("/") and path.startswith(url):
+                file = (place / path.removeprefix(url)).resolve()
+                ok = file.is_relative_to(place.resolve()) and file.is_file()
+                break
+            if path == url:
+                file, ok = place, True
+                break
+        else:
+            ok = file.parent == STATIC and file.exists()
+        if not ok:
+            route.fulfill(status=404, body="")
+            return
+        route.fulfill(body=file.read_text(encoding="utf-8"), content_type="text/javascript")
+
+    with sync_playwright() as playwright:
+        args = [*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"]
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = browser.new_page()
+        origin = f"http://127.0.0.1:{port}"
+        page.route(f"{origin}/**", serve)
+        local = LocalPage(page, WireTap(page), [])
+        page.on("pageerror", lambda error: local.problems.append(f"uncaught: {error}"))
+        page.goto(f"{origin}/")
+        yield local
+        browser.close()
 
 
 def _lower(headers: dict[str, str]) -> dict[str, str]:

@@ -5,6 +5,8 @@ Run as ``daphne tests.hub_app:application`` (or uvicorn) with
 A client sends ``{"event": "shout", "data": {"n": 1, "pad": 20000}}``: every member of the room
 in every process gets ``said`` with ``n`` (and ``pad`` bytes of padding). ``{"event": "probe"}``
 answers this process's counters, so tests assert what the server did and counted.
+``{"event": "burst", "data": {"start": S, "count": C, "batch": 1}}`` broadcasts ``said`` C times
+(batched with ``"batch"``), then answers ``burst_done``.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ class RoomConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):  # type:
             if data.get("ack"):
                 await self.send_event("shouted", {"n": data["n"], "sent": sent})
         elif event == "burst":
+            batch = bool(data.get("batch"))
             for n in range(data["start"], data["start"] + data["count"]):
-                await self.broadcast("room", "said", {"n": n, "pad": ""})
+                await self.broadcast("room", "said", {"n": n, "pad": ""}, batch=batch)
             await self.send_event("burst_done", {})
         elif event == "probe":
             counters = get_recorder().counters

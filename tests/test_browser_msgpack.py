@@ -55,6 +55,15 @@ def serve_codec(context: BrowserContext) -> None:  # noqa: F811
     context.route(CDN + "**", fulfil)
 
 
+def json_page_beside(context: BrowserContext, chat_server: ServerProcess) -> Page:  # noqa: F811
+    """Serve the codec to ``context``; return a reznet.v2 (JSON) page of it, open on the chat."""
+    serve_codec(context)
+    json_page = context.new_page()
+    json_page.goto(url(chat_server))
+    wait_events(json_page, "e.event === 'connection_established'")
+    return json_page
+
+
 def decode(frames: list[str | bytes], hello: dict[str, Any]) -> list[dict[str, Any]]:
     codec = Codec(FieldMap(hello["field_map"], hello["timestamp_fields"]))
     packed, keyed = msgpack_codec(codec), KeyedReceiver(codec)
@@ -74,10 +83,7 @@ def test_msgpack_page_chats_like_a_json_page_and_a_v1_client(
     context: BrowserContext,  # noqa: F811
     chat_server: ServerProcess,  # noqa: F811
 ) -> None:
-    serve_codec(context)
-    json_page = context.new_page()
-    json_page.goto(url(chat_server))
-    wait_events(json_page, "e.event === 'connection_established'")
+    json_page = json_page_beside(context, chat_server)
     with V1Client(chat_server.port) as legacy:
         handshakes = Handshakes(page.context.new_cdp_session(page))
         tap = WireTap(page)
@@ -119,10 +125,7 @@ def test_optimized_frames_the_page_sends_are_msgpack(
     context: BrowserContext,  # noqa: F811
     chat_server: ServerProcess,  # noqa: F811
 ) -> None:
-    serve_codec(context)
-    json_page = context.new_page()
-    json_page.goto(url(chat_server))
-    wait_events(json_page, "e.event === 'connection_established'")
+    json_page = json_page_beside(context, chat_server)
     with page.expect_websocket() as opened:
         page.goto(url(chat_server, "/?protocol=msgpack"))
     ws = opened.value

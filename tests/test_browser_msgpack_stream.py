@@ -9,8 +9,6 @@ of the room's MessagePack stream (a stream needs two members of one field map an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import msgpack
 import pytest
@@ -20,15 +18,13 @@ from reznet_ws.codec.msgpack_frames import MSGPACK_SUBPROTOCOL, msgpack_codec
 from reznet_ws.codec.msgpack_stream import MsgpackStreamDecoder
 from reznet_ws.codec.stream import is_stream_frame
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, ROOT, chromium_available
-from .conftest import ServerProcess, free_port, require_or_skip
+from .browser_support import CHROMIUM, ROOT, chromium_available, local_page
+from .conftest import ServerProcess, require_or_skip
+from .stream_support import stream_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
+__all__ = ["stream_server"]  # the fixture
 
-if chromium_available():
-    from playwright.sync_api import Route, sync_playwright
-
-STATIC = ROOT / "reznet_ws" / "static" / "reznet_ws"
 MSGPACK_ESM = ROOT / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"
 WAIT_MS = 20_000
 
@@ -46,64 +42,15 @@ SETUP_JS = """async (url) => {
 }"""
 
 
-def _serve(route: Route) -> None:
-    path = "/" + route.request.url.split("/", 3)[3]
-    if path == "/":
-        route.fulfill(body="<!doctype html><meta charset=utf-8><title>msgpack streams</title>")
-        return
-    if path.startswith("/msgpack/"):
-        file = (MSGPACK_ESM / path.removeprefix("/msgpack/")).resolve()
-        ok = file.is_relative_to(MSGPACK_ESM.resolve()) and file.is_file()
-    else:
-        file = STATIC / path.lstrip("/")
-        ok = file.parent == STATIC and file.exists()
-    if not ok:
-        route.fulfill(status=404, body="")
-        return
-    route.fulfill(body=file.read_text(encoding="utf-8"), content_type="text/javascript")
-
-
-@pytest.fixture
-def server() -> Iterator[ServerProcess]:
-    port = free_port()
-    process = ServerProcess(
-        [
-            "-m",
-            "reznet_ws.server.cli",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "tests.hub_app:application",
-        ],
-        port,
-        env={
-            "DJANGO_SETTINGS_MODULE": "tests.hub_settings",
-            "REZNET_WS_JSON": json.dumps({"STREAM_EPOCH_SECONDS": 0}),
-        },
-    )
-    yield process
-    process.stop()
-
-
-def test_chromium_decodes_a_messagepack_group_stream(server: ServerProcess) -> None:
+def test_chromium_decodes_a_messagepack_group_stream(stream_server: ServerProcess) -> None:
     require_or_skip(chromium_available(), f"Chromium at {CHROMIUM} and the playwright package")
     require_or_skip(MSGPACK_ESM.is_dir(), "node_modules/@msgpack/msgpack (npm ci)")
     from websockets.sync.client import connect
 
-    url = f"ws://127.0.0.1:{server.port}/ws/room/"
-    frames: list[Any] = []
+    url = f"ws://127.0.0.1:{stream_server.port}/ws/room/"
     sender_got: list[int] = []
-    with sync_playwright() as playwright:
-        args = [*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"]
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
-        page = browser.new_page()
-        origin = f"http://127.0.0.1:{server.port}"
-        page.route(f"{origin}/**", _serve)
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
-        page.goto(f"{origin}/")
+    with local_page(stream_server.port, {"/msgpack/": MSGPACK_ESM}) as local:
+        page, problems = local.page, local.problems
         query = "?reznet_features=stream"
         with connect(url + query, subprotocols=[MSGPACK_SUBPROTOCOL]) as sender:  # type: ignore[list-item]
             hello = msgpack.unpackb(sender.recv())
@@ -139,7 +86,7 @@ def test_chromium_decodes_a_messagepack_group_stream(server: ServerProcess) -> N
             assert page.evaluate("window.page.said") == [1, 2, 3, 4, 6, 7]
             assert page.evaluate("window.page.errors") == ["stream_gap"]
             assert problems == []
-        browser.close()
+        frames = [f for socket in local.tap.sockets for f in socket.frames]
 
     assert sender_got == [1, 2, 3, 4, 5, 6, 7]
     binary = [bytes(f) for f in frames if isinstance(f, bytes)]

@@ -9,24 +9,20 @@ a Python client beside it, asking for zstd streams too, shouts and is a second s
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from reznet_ws.codec.stream import parse_header
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, ROOT, chromium_available
+from .browser_support import CHROMIUM, ROOT, chromium_available, local_page
 from .conftest import ServerProcess, require_or_skip
-from .test_browser_stream import _said, _serve, _wait_said, server
+from .stream_support import stream_server
+from .test_browser_stream import frames_of, join_mid_stream_and_resync
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
-__all__ = ["server"]  # the fixture, shared with the deflate test
-
-if chromium_available():
-    from playwright.sync_api import Route, sync_playwright
+__all__ = ["stream_server"]  # the fixture
 
 FZSTD = ROOT / "node_modules" / "fzstd" / "esm" / "index.mjs"
-WAIT_MS = 20_000
 
 SETUP_JS = """async ([name, url]) => {
   const { ReznetSocket } = await import("/reznet-ws.js");
@@ -42,35 +38,16 @@ SETUP_JS = """async ([name, url]) => {
 }"""
 
 
-def _serve_with_fzstd(route: Route) -> None:
-    if route.request.url.endswith("/fzstd.mjs"):
-        route.fulfill(body=FZSTD.read_text(encoding="utf-8"), content_type="text/javascript")
-    else:
-        _serve(route)
-
-
-def test_chromium_decodes_zstd_streams_across_epochs_and_a_resync(server: ServerProcess) -> None:
+def test_chromium_decodes_zstd_streams_across_epochs_and_a_resync(
+    stream_server: ServerProcess,
+) -> None:
     require_or_skip(chromium_available(), f"Chromium at {CHROMIUM} and the playwright package")
     require_or_skip(FZSTD.exists(), "node_modules/fzstd (npm ci)")
     from websockets.sync.client import connect
 
-    url = f"ws://127.0.0.1:{server.port}/ws/room/"
-    frames: dict[str, list[Any]] = {}
-    with sync_playwright() as playwright:
-        args = [*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"]
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
-        page = browser.new_page()
-        origin = f"http://127.0.0.1:{server.port}"
-        page.route(f"{origin}/**", _serve_with_fzstd)
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-        page.on(
-            "websocket",
-            lambda ws: ws.on(
-                "framereceived", lambda payload: frames.setdefault(ws.url, []).append(payload)
-            ),
-        )
-        page.goto(f"{origin}/")
+    url = f"ws://127.0.0.1:{stream_server.port}/ws/room/"
+    with local_page(stream_server.port, {"/fzstd.mjs": FZSTD}) as local:
+        page = local.page
         query = "?reznet_features=stream,stream-zstd"
         with connect(url + query, subprotocols=["reznet.v2"]) as sender:  # type: ignore[list-item]
             sender.recv()  # connection_established
@@ -78,44 +55,13 @@ def test_chromium_decodes_zstd_streams_across_epochs_and_a_resync(server: Server
             def shout(n: int) -> None:
                 sender.send(json.dumps({"event": "shout", "data": {"n": n, "pad": 200}}))
 
-            page.evaluate(SETUP_JS, ["a", f"{url}?tab=a"])
-            page.wait_for_function("window.sockets.a.open", timeout=WAIT_MS)
-            for n in (1, 2, 3):
-                shout(n)
-            _wait_said(page, "a", 3)
-
-            page.evaluate(SETUP_JS, ["b", f"{url}?tab=b"])
-            page.wait_for_function("window.sockets.b.open", timeout=WAIT_MS)
-            for n in (4, 5):
-                shout(n)
-            _wait_said(page, "b", 5)
-            _wait_said(page, "a", 5)
-
-            page.evaluate(
-                "() => { const s = window.sockets.a.socket._conn.streams;"
-                " for (const state of s._streams.values()) state.nextSeq += 1; }"
-            )
-            shout(6)
-            page.wait_for_function("window.sockets.a.errors.length > 0", timeout=WAIT_MS)
-            _wait_said(page, "b", 6)
-            page.evaluate("window.sockets.a.socket.send('shout', {n: 7, pad: 200})")
-            _wait_said(page, "a", 7)
-            shout(8)
-            _wait_said(page, "a", 8)
-            _wait_said(page, "b", 8)
-
-            assert _said(page, "a") == [1, 2, 3, 4, 5, 7, 8]
-            assert page.evaluate("window.sockets.a.errors") == ["stream_gap"]
-            assert _said(page, "b") == [4, 5, 6, 7, 8]
-            assert page.evaluate("window.sockets.b.errors") == []
+            join_mid_stream_and_resync(page, SETUP_JS, url, shout)
             assert "stream-zstd" in page.evaluate("window.sockets.a.socket._conn.url")
-            assert problems == []
-        browser.close()
+            assert local.problems == []
+        a_frames, b_frames = frames_of(local, "a"), frames_of(local, "b")
 
-    a_frames = next(f for u, f in frames.items() if "tab=a" in u)
     binary_a = [bytes(f) for f in a_frames if isinstance(f, bytes)]
     assert {f[0] for f in binary_a} <= {0xA6, 0xA7}  # zstd frames only
     assert len(binary_a) >= 5 and sum(f[0] == 0xA7 for f in binary_a) >= 3
-    b_frames = next(f for u, f in frames.items() if "tab=b" in u)
-    header = parse_header(bytes(b_frames[1]))
+    header = parse_header(bytes(b_frames[1]))  # type: ignore[arg-type]
     assert header.codec == "zstd" and header.epoch == 1

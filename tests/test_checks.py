@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.core import checks
 from django.test import override_settings
 
@@ -38,11 +39,12 @@ def test_out_of_range_numbers() -> None:
         assert ids(check_settings()) == ["reznet_ws.E002"] * 4
 
 
-def test_gc_freeze_connections_must_be_a_count() -> None:
+@pytest.mark.parametrize("key", ["GC_FREEZE_CONNECTIONS", "LISTEN_BACKLOG"])
+def test_server_counts_must_be_counts(key: str) -> None:
     for bad in (-1, 1.5, True, "1000"):
-        with override_settings(REZNET_WS={"GC_FREEZE_CONNECTIONS": bad}):
+        with override_settings(REZNET_WS={key: bad}):
             assert ids(check_settings()) == ["reznet_ws.E002"]
-    with override_settings(REZNET_WS={"GC_FREEZE_CONNECTIONS": 0}):
+    with override_settings(REZNET_WS={key: 0}):
         assert ids(check_settings()) == []
 
 

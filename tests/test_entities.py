@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import itertools
 import json
 import weakref
 from typing import Any
@@ -31,16 +30,15 @@ from reznet_ws.codec.entities import (
 )
 from reznet_ws.delivery.connection import Connection
 from reznet_ws.delivery.hub import Hub
-from reznet_ws.delivery.keyed import KeyedStreams
-from reznet_ws.encoding import EncodedEvent, broadcast_cache, codec_for, default_field_map
+from reznet_ws.encoding import EncodedEvent, codec_for, default_field_map
 
 from .test_codec_properties import JSON, examples
-from .test_prepared_frames import parse_frame
+from .test_keyed_hub_properties import RecordingOutbox as KeyedOutbox
+from .test_keyed_hub_properties import fanout, recording_member
 
 pytestmark = pytest.mark.timeout(120)
 
 RULES = {"author": "author_id", "agent": "id"}
-_ids = itertools.count()
 
 
 class ClientSide:
@@ -141,24 +139,8 @@ def test_the_oldest_definition_goes_first() -> None:
 # ------------------------------------------------------------------ the hub's fan-out
 
 
-class RecordingOutbox:
-    """A socket that takes every prepared frame, or is full (the member misses a broadcast)."""
-
-    closed = False
-    direct = True
-
-    def __init__(self) -> None:
-        self.frames: list[dict[str, Any]] = []
-        self.full = False
-
-    def backlog(self) -> int:
-        return 10**9 if self.full else 0
-
-    def write_frame(self, frame: bytes) -> bool:
-        _, payload, rest = parse_frame(frame)
-        assert rest == b""
-        self.frames.append(json.loads(payload))
-        return True
+class RecordingOutbox(KeyedOutbox):
+    """A :class:`KeyedOutbox` that also takes the awaited sends of a deflate connection."""
 
     async def send(self, message: dict[str, Any]) -> None:
         text = message.get("text")
@@ -170,18 +152,11 @@ class RecordingOutbox:
 def member(
     max_entries: int, deflate: bool = False
 ) -> tuple[Connection, RecordingOutbox, ClientSide]:
-    async def send(message: Any) -> None:
-        raise AssertionError("every frame goes through the outbox")
-
-    codec = codec_for(default_field_map())
-    connection = Connection(send)
     outbox = RecordingOutbox()
-    connection.outbox = outbox  # type: ignore[assignment]
-    connection.version, connection.codec, connection.accepted = 2, codec, True
+    connection = recording_member(outbox)
     connection.deflate = deflate  # permessage-deflate: the awaited path, no prepared frames
-    connection.keyed = KeyedStreams.from_settings()
     connection.entities = EntityTable(max_entries)
-    return connection, outbox, ClientSide(codec, max_entries)
+    return connection, outbox, ClientSide(codec_for(default_field_map()), max_entries)
 
 
 @st.composite
@@ -229,21 +204,7 @@ async def _run(ops: list[tuple[Any, ...]], size: int) -> None:
 
 
 async def _broadcast(hub: Hub, codec: Codec, data: Any, members: list[Any]) -> None:
-    encoded = EncodedEvent("m", data)
-    message_id = f"entities-{next(_ids)}"
-    text = encoded.v1_text(codec)
-    broadcast_cache().put(message_id, encoded)
-    await hub.fanout(
-        {
-            "type": "reznet.event",
-            "group": "g",
-            "id": message_id,
-            "event": "m",
-            "v1": text,
-            "optimize": True,
-            "batch": False,
-        }
-    )
+    await fanout(hub, "m", data, "entities")
     for _connection, outbox, client in members:
         if outbox.full:  # it missed this one: nothing was written, nothing changed
             outbox.full = False

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from reznet_ws.codec.entities import EntityError, EntityTable, resolve_frame
 
-VECTORS_DIR = Path(__file__).resolve().parent / "vectors"
+from .vector_support import VECTORS_DIR, generator
 
 
 def test_entity_vectors_are_fresh() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "entities_generate", VECTORS_DIR / "entities_generate.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     committed = (VECTORS_DIR / "entities.json").read_text(encoding="utf-8")
-    assert module.render() == committed, "stale: run python tests/vectors/entities_generate.py"
+    assert generator("entities_generate").render() == committed, (
+        "stale: run python tests/vectors/entities_generate.py"
+    )
 
 
 def test_invalid_entity_frames_raise() -> None:

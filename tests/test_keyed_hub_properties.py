@@ -50,17 +50,36 @@ class RecordingOutbox:
         return True
 
 
-def member() -> tuple[Connection, RecordingOutbox, KeyedReceiver]:
-    async def send(message: Any) -> None:
-        raise AssertionError("every frame goes through write_frame")
+def recording_member(outbox: RecordingOutbox) -> Connection:
+    """An accepted v2 connection (keyed streams on) whose socket is ``outbox``."""
 
-    codec = codec_for(default_field_map())
+    async def send(message: Any) -> None:
+        raise AssertionError("every frame goes through the outbox")
+
     connection = Connection(send)
-    outbox = RecordingOutbox()
     connection.outbox = outbox  # type: ignore[assignment]
-    connection.version, connection.codec, connection.accepted = 2, codec, True
+    connection.version, connection.accepted = 2, True
+    connection.codec = codec_for(default_field_map())
     connection.keyed = KeyedStreams.from_settings()
-    return connection, outbox, KeyedReceiver(codec)
+    return connection
+
+
+async def fanout(hub: Hub, event: str, data: Any, prefix: str, **extra: Any) -> str:
+    """Broadcast ``event`` to group "g" of ``hub`` as a layer message does; return its v1 text."""
+    encoded = EncodedEvent(event, data)
+    message_id = f"{prefix}-{next(_ids)}"
+    v1 = encoded.v1_text(codec_for(default_field_map()))
+    broadcast_cache().put(message_id, encoded)
+    message = {"type": "reznet.event", "group": "g", "id": message_id, "event": event, "v1": v1}
+    await hub.fanout({**message, "optimize": True, "batch": False, **extra})
+    return v1
+
+
+def member() -> tuple[Connection, RecordingOutbox, KeyedReceiver]:
+    outbox = RecordingOutbox()
+    connection = recording_member(outbox)
+    assert connection.codec is not None
+    return connection, outbox, KeyedReceiver(connection.codec)
 
 
 @st.composite
@@ -92,7 +111,6 @@ def test_every_member_rebuilds_every_version_it_receives(ops: list[tuple[Any, ..
 
 
 async def _run(ops: list[tuple[Any, ...]]) -> None:
-    codec = codec_for(default_field_map())
     hub = Hub(object())
     members = [member()]
     hub.groups["g"] = weakref.WeakSet([members[0][0]])
@@ -104,22 +122,7 @@ async def _run(ops: list[tuple[Any, ...]]) -> None:
             members[op[1] % len(members)][1].full = True
         else:
             _, key, value = op
-            encoded = EncodedEvent("live", value)
-            message_id = f"prop-{next(_ids)}"
-            v1 = encoded.v1_text(codec)
-            broadcast_cache().put(message_id, encoded)
-            await hub.fanout(
-                {
-                    "type": "reznet.event",
-                    "group": "g",
-                    "id": message_id,
-                    "event": "live",
-                    "v1": v1,
-                    "optimize": True,
-                    "batch": False,
-                    "key": key,
-                }
-            )
+            v1 = await fanout(hub, "live", value, "prop", key=key)
             expected = json.loads(v1)["data"]
             for _connection, outbox, receiver in members:
                 if outbox.full:  # it missed this one

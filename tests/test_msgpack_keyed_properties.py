@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-from pathlib import Path
 from typing import Any
 
 from hypothesis import assume, given, settings
@@ -19,7 +17,8 @@ from reznet_ws.codec.msgpack_keyed import keyed_payload
 from reznet_ws.delivery.keyed import KeyedStreams
 from reznet_ws.encoding import default_field_map
 
-VECTORS_DIR = Path(__file__).resolve().parent / "vectors"
+from .vector_support import VECTORS_DIR, generator
+
 CODEC = Codec(default_field_map())
 
 _keys = st.sampled_from(
@@ -92,19 +91,9 @@ def test_packed_frames_decode_to_the_json_frame_or_stay_text(value: Any) -> None
         assert wire == frame
 
 
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "msgpack_layers_generate", VECTORS_DIR / "msgpack_layers_generate.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_committed_msgpack_delta_vectors_are_fresh() -> None:
     committed = json.loads((VECTORS_DIR / "msgpack_delta.json").read_text(encoding="utf-8"))
-    assert _generator().build_delta() == committed, (
+    assert generator("msgpack_layers_generate").build_delta() == committed, (
         "stale: run python tests/vectors/msgpack_layers_generate.py"
     )
     assert committed["protocol_version"] == PROTOCOL_VERSION

@@ -9,7 +9,7 @@ from typing import Any
 import msgpack
 import pytest
 from channels.testing import WebsocketCommunicator
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from reznet_ws.codec import ProtocolError
@@ -22,6 +22,7 @@ from reznet_ws.delivery.streams import GroupStreams
 from reznet_ws.encoding import EncodedEvent, codec_for, default_field_map
 
 from .test_keyed import PlanConsumer
+from .vector_support import generator
 
 CODEC = codec_for(default_field_map())
 
@@ -126,16 +127,20 @@ def test_events_messagepack_cannot_carry_ride_the_stream_as_json_text() -> None:
 
 
 @given(st.binary(min_size=1, max_size=300))
+@example(b"{\x80")  # JSON text that is not UTF-8
 def test_length_prefixed_messages_round_trip_and_truncation_is_refused(message: bytes) -> None:
     framed = stream_message(message)
-    got = split_message(framed)
-    if message[0] == ord("{"):
+    if message[0] != ord("{"):
+        assert split_message(framed) == message
+    else:  # JSON text: what is not UTF-8 is refused as such
         try:
-            assert got == message.decode("utf-8")
+            text = message.decode("utf-8")
         except UnicodeDecodeError:
-            pass
-    else:
-        assert got == message
+            with pytest.raises(ProtocolError) as refused:
+                split_message(framed)
+            assert refused.value.code == "malformed_json"
+        else:
+            assert split_message(framed) == text
     for bad in (framed[:-1], framed + b"\x00"):
         with pytest.raises(ProtocolError) as caught:
             split_message(bad)
@@ -185,22 +190,10 @@ async def test_msgpack_consumers_receive_group_broadcasts_as_stream_frames() -> 
         await comm.disconnect()
 
 
-def _generator() -> Any:
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent / "vectors" / "msgpack_layers_generate.py"
-    spec = importlib.util.spec_from_file_location("msgpack_layers_generate", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_committed_msgpack_stream_vectors_are_fresh_and_decode() -> None:
-    generator = _generator()
-    committed = json.loads(generator.STREAM_OUT.read_text(encoding="utf-8"))
-    assert generator.build_stream() == committed, (
+    layers = generator("msgpack_layers_generate")
+    committed = json.loads(layers.STREAM_OUT.read_text(encoding="utf-8"))
+    assert layers.build_stream() == committed, (
         "stale: run python tests/vectors/msgpack_layers_generate.py"
     )
     kinds = {

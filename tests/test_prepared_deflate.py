@@ -159,3 +159,14 @@ def test_gc_policy_off_at_zero() -> None:
     policy.gc = fake = FakeGc()
     assert policy.tick(100_000) is None
     assert fake.calls == []
+
+
+def test_tcp_endpoints_listen_with_the_configured_backlog() -> None:
+    from reznet_ws.server.server import with_backlog
+
+    tcp = "tcp:port=8000:interface=127.0.0.1"
+    assert with_backlog(tcp, 4096) == tcp + ":backlog=4096"
+    assert with_backlog("tcp6:port=8000:interface=\\:\\:1", 10).endswith(":backlog=10")
+    assert with_backlog(tcp + ":backlog=7", 4096) == tcp + ":backlog=7"  # its own kept
+    assert with_backlog("unix:/tmp/s.sock", 4096) == "unix:/tmp/s.sock"
+    assert with_backlog(tcp, 0) == tcp

@@ -29,15 +29,16 @@ from reznet_ws.delivery.streams import GroupStreams, stream_stats
 from reznet_ws.encoding import EncodedEvent, codec_for, default_field_map
 
 N = 4  # connections
-actions = st.one_of(
-    st.tuples(st.just("broadcast"), st.integers(0, 10**6)),
-    st.tuples(st.just("join"), st.integers(0, N - 1)),
-    st.tuples(st.just("leave"), st.integers(0, N - 1)),
-    st.tuples(st.just("drop"), st.integers(0, N - 1)),
-    st.tuples(st.just("resync"), st.integers(0, N - 1)),
-    st.tuples(st.just("fail"), st.integers(0, N - 1)),
-    st.tuples(st.just("tick"), st.integers(0, 3)),
-)
+KINDS = ["broadcast", "join", "leave", "drop", "resync", "fail", "tick"]
+
+
+def schedule_actions(kinds: list[str]) -> st.SearchStrategy[tuple[str, int]]:
+    """Actions of ``kinds`` for :func:`_run`: a client index, a broadcast's n or a tick."""
+    top = {"broadcast": 10**6, "tick": 3}
+    return st.one_of(*[st.tuples(st.just(k), st.integers(0, top.get(k, N - 1))) for k in kinds])
+
+
+actions = schedule_actions(KINDS)
 
 
 class Client:
@@ -94,10 +95,15 @@ async def _drain(clients: list[Client]) -> None:
         client.read()
 
 
-async def _run(schedule: list[tuple[str, int]], stream_modes: list[bool]) -> list[Client]:
+async def _run(
+    schedule: list[tuple[str, int]], stream_modes: list[bool], codecs: list[str] | None = None
+) -> tuple[list[Client], GroupStreams]:
+    """Play ``schedule`` on one group; ``codecs`` names each client's stream codec."""
     codec = codec_for(default_field_map())
     clients = [Client(i, mode) for i, mode in enumerate(stream_modes)]
-    for client in clients:
+    for client, name in zip(clients, codecs or [None] * len(clients), strict=True):
+        if name is not None:
+            client.conn.stream_codec = name
         await client.conn.opened(2, codec, False)
     streams = GroupStreams()
     now = [0.0]
@@ -142,11 +148,21 @@ async def _run(schedule: list[tuple[str, int]], stream_modes: list[bool]) -> lis
                         if stream_id in (-1, stream.encoder.stream):
                             streams.resync(client.conn, stream.encoder.stream)
             client.resync_wanted.clear()
-    return clients
+    return clients, streams
 
 
 def _key(event: dict[str, Any]) -> str:
     return json.dumps(event, sort_keys=True)
+
+
+def in_order_minus_gaps(client: Client) -> tuple[list[str], list[str]]:
+    """Check ``client`` got, in order, what it expected minus its detected gaps; return both."""
+    expected = [_key(e) for e in client.expected]
+    got = [_key(e) for e in client.events]
+    assert len(got) == len(expected) - client.gaps
+    it = iter(expected)
+    assert all(any(g == e for e in it) for g in got)
+    return expected, got
 
 
 @settings(max_examples=120, deadline=None)
@@ -160,14 +176,10 @@ def test_members_receive_what_v1_delivers_minus_detected_gaps(
 ) -> None:
     config = {"STREAM_EPOCH_MESSAGES": epoch_messages, "STREAM_EPOCH_SECONDS": 2.0}
     with override_settings(REZNET_WS=config):
-        clients = asyncio.run(asyncio.wait_for(_run(schedule, stream_modes), 30))
+        clients, _ = asyncio.run(asyncio.wait_for(_run(schedule, stream_modes), 30))
     for client in clients:
-        expected = [_key(e) for e in client.expected]
-        got = [_key(e) for e in client.events]
         # in order, no duplicates, nothing invented: got is expected minus the detected gaps
-        assert len(got) == len(expected) - client.gaps
-        it = iter(expected)
-        assert all(any(g == e for e in it) for g in got)
+        expected, got = in_order_minus_gaps(client)
         assert not [k for k, n in Counter(got).items() if n > Counter(expected)[k]]
         if not stream_modes[client.index]:
             assert client.gaps == 0
@@ -220,7 +232,7 @@ def test_a_fixed_schedule_goes_through_the_stream() -> None:
     schedule += [("broadcast", 3), ("tick", 3), ("broadcast", 4), ("drop", 0), ("broadcast", 5)]
     schedule += [("fail", 1), ("broadcast", 6), ("broadcast", 7), ("tick", 3), ("broadcast", 8)]
     with override_settings(REZNET_WS={"STREAM_EPOCH_SECONDS": 2.0}):
-        clients = asyncio.run(asyncio.wait_for(_run(schedule, [True] * N), 10))
+        clients, _ = asyncio.run(asyncio.wait_for(_run(schedule, [True] * N), 10))
     summary = [(len(c.expected), len(c.events), c.gaps, c.stream_frames) for c in clients]
     # broadcast 1 is ordinary (it counts the members), 2 starts epoch 0 for 0 and 1; 2 joins and
     # gets 3 as an ordinary frame (the epoch is young), 4 starts epoch 1 for everyone; 0 misses 5

@@ -17,9 +17,11 @@ from reznet_ws.codec import SUBPROTOCOL, Codec
 from reznet_ws.codec.stream import RESYNC_EVENT, StreamDecoder, is_stream_frame, parse_header
 from reznet_ws.encoding import default_field_map
 
-from .conftest import ServerProcess, free_port
+from .conftest import ServerProcess
+from .stream_support import stream_server
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
+__all__ = ["stream_server"]  # the fixture
 
 
 class Member:
@@ -96,25 +98,5 @@ async def _session(port: int) -> None:
         await member.ws.close()
 
 
-def test_stream_members_over_reznet_daphne() -> None:
-    port = free_port()
-    process = ServerProcess(
-        [
-            "-m",
-            "reznet_ws.server.cli",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "tests.hub_app:application",
-        ],
-        port,
-        env={
-            "DJANGO_SETTINGS_MODULE": "tests.hub_settings",
-            "REZNET_WS_JSON": json.dumps({"STREAM_EPOCH_SECONDS": 0}),
-        },
-    )
-    try:
-        asyncio.run(asyncio.wait_for(_session(port), 40))
-    finally:
-        process.stop()
+def test_stream_members_over_reznet_daphne(stream_server: ServerProcess) -> None:
+    asyncio.run(asyncio.wait_for(_session(stream_server.port), 40))

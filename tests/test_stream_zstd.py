@@ -33,11 +33,9 @@ from reznet_ws.codec.stream_zstd import (
     zstd_memory,
 )
 from reznet_ws.conf import DEFAULTS
-from reznet_ws.delivery.prepared import Broadcast
-from reznet_ws.delivery.streams import GroupStreams, stream_codec, stream_stats
-from reznet_ws.encoding import EncodedEvent, codec_for, default_field_map
+from reznet_ws.delivery.streams import stream_codec, stream_stats
 
-from .test_stream_delivery import Client, _drain, _key
+from .test_stream_delivery import KINDS, N, _run, in_order_minus_gaps, schedule_actions
 
 texts = st.text(
     st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)), max_size=300
@@ -141,61 +139,7 @@ def test_check_w051_only_when_asked_for_without_the_package() -> None:
     assert check_zstd({**DEFAULTS}, available=lambda: False) == []  # None: when installed
 
 
-N = 4
-actions = st.one_of(
-    st.tuples(st.just("broadcast"), st.integers(0, 10**6)),
-    st.tuples(st.just("join"), st.integers(0, N - 1)),
-    st.tuples(st.just("leave"), st.integers(0, N - 1)),
-    st.tuples(st.just("drop"), st.integers(0, N - 1)),
-    st.tuples(st.just("fail"), st.integers(0, N - 1)),
-    st.tuples(st.just("tick"), st.integers(0, 3)),
-)
-
-
-async def _run(schedule: list[tuple[str, int]], codecs: list[str]) -> tuple[list[Client], Any]:
-    codec = codec_for(default_field_map())
-    clients = [Client(i, True) for i in range(N)]
-    for client, name in zip(clients, codecs, strict=True):
-        client.conn.stream_codec = name
-        await client.conn.opened(2, codec, False)
-    streams = GroupStreams()
-    now = [0.0]
-    streams.clock = lambda: now[0]  # type: ignore[method-assign,assignment]
-    members: set[int] = set()
-    dropping: set[int] = set()
-    for action, arg in schedule:
-        if action == "join":
-            members.add(arg)
-            streams.wait("g")
-        elif action == "leave" and arg in members:
-            members.discard(arg)
-            streams.leave("g", clients[arg].conn)
-        elif action == "drop":
-            dropping.add(arg)
-        elif action == "fail":
-            clients[arg].fail_next = True
-        elif action == "tick":
-            now[0] += arg
-        elif action == "broadcast":
-            data = {"message_id": f"m{arg}", "content": "hello " * (arg % 7), "n": arg}
-            broadcast = Broadcast(EncodedEvent("message_new", data), True, False)
-            streams.begin("g", [clients[i].conn for i in sorted(members)], broadcast)
-            for i in sorted(members):
-                conn = clients[i].conn
-                if i in dropping:
-                    dropping.discard(i)
-                    if broadcast.stream is not None:
-                        broadcast.stream.missed(conn, broadcast)
-                    continue
-                clients[i].expected.append({"event": "message_new", "data": data})
-                if not conn.deliver(broadcast):
-                    await conn.deliver_async(broadcast)
-        await _drain(clients)
-        for client in clients:
-            for stream_id in client.resync_wanted:
-                streams.resync(client.conn, stream_id)
-            client.resync_wanted.clear()
-    return clients, streams
+actions = schedule_actions([k for k in KINDS if k != "resync"])
 
 
 @settings(max_examples=80, deadline=None)
@@ -207,13 +151,9 @@ def test_zstd_and_deflate_members_receive_what_v1_delivers(
     schedule: list[tuple[str, int]], codecs: list[str]
 ) -> None:
     with override_settings(REZNET_WS={"STREAM_EPOCH_MESSAGES": 3, "STREAM_EPOCH_SECONDS": 2.0}):
-        clients, _ = asyncio.run(asyncio.wait_for(_run(schedule, codecs), 30))
+        clients, _ = asyncio.run(asyncio.wait_for(_run(schedule, [True] * N, codecs), 30))
     for client in clients:
-        expected = [_key(e) for e in client.expected]
-        got = [_key(e) for e in client.events]
-        assert len(got) == len(expected) - client.gaps
-        it = iter(expected)
-        assert all(any(g == e for e in it) for g in got)
+        in_order_minus_gaps(client)
 
 
 def test_a_zstd_member_gets_zstd_frames_beside_a_deflate_stream(recorder: Any) -> None:
@@ -222,7 +162,7 @@ def test_a_zstd_member_gets_zstd_frames_beside_a_deflate_stream(recorder: Any) -
     codecs = ["zstd", "zstd", "deflate", "deflate"]
 
     async def run() -> Any:
-        clients, streams = await _run(schedule, codecs)
+        clients, streams = await _run(schedule, [True] * N, codecs)
         assert {key[1] for key in streams.groups["g"]} == {"zstd", "deflate"}
         figures = stream_stats()
         assert figures["zstd_streams"] >= 1 and figures["zstd_memory"] > 0

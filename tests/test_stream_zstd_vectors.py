@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import zstandard
 
-from reznet_ws.codec import PROTOCOL_VERSION, ProtocolError
-from reznet_ws.codec.stream import StreamDecoder
+from reznet_ws.codec import PROTOCOL_VERSION
 
-VECTORS_DIR = Path(__file__).resolve().parent / "vectors"
-FILE = json.loads((VECTORS_DIR / "stream_zstd.json").read_text(encoding="utf-8"))
+from .stream_support import decode_session
+from .vector_support import generator, vectors
 
-
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "stream_zstd_generate", VECTORS_DIR / "stream_zstd_generate.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+FILE = vectors("stream_zstd")
 
 
 def test_the_committed_vectors_are_fresh() -> None:
-    built = _generator().build()
+    built = generator("stream_zstd_generate").build()
     assert FILE["protocol_version"] == PROTOCOL_VERSION
     # Compressed bytes depend on the libzstd release: byte for byte with the one recorded, and
     # with any other the same sessions, texts and errors (each decoded below).
@@ -55,12 +43,4 @@ def test_the_vectors_cover_the_cases() -> None:
 
 @pytest.mark.parametrize("session", FILE["sessions"], ids=lambda s: s["name"])
 def test_python_decodes_every_session(session: dict[str, Any]) -> None:
-    decoder = StreamDecoder(session.get("max_inflated_bytes", 1 << 24))
-    for frame in session["frames"]:
-        data = base64.b64decode(frame["bytes"])
-        if "error" in frame:
-            with pytest.raises(ProtocolError) as caught:
-                decoder.decode(data)
-            assert caught.value.code == frame["error"]
-        else:
-            assert decoder.decode(data) == frame["text"]
+    decode_session(session)

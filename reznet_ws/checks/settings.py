@@ -153,15 +153,19 @@ def _check_numbers(config: Mapping[str, Any]) -> list[CheckMessage]:
                     id="reznet_ws.E002",
                 )
             )
-    freeze = config["GC_FREEZE_CONNECTIONS"]
-    if not isinstance(freeze, int) or isinstance(freeze, bool) or freeze < 0:
-        messages.append(
-            Error(
-                f"REZNET_WS['GC_FREEZE_CONNECTIONS'] must be an integer >= 0, not {freeze!r}.",
-                hint="0 turns the collector policy of reznet-daphne off.",
-                id="reznet_ws.E002",
+    for key, off in (
+        ("GC_FREEZE_CONNECTIONS", "the collector policy"),
+        ("LISTEN_BACKLOG", "the backlog setting"),
+    ):
+        value = config[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            messages.append(
+                Error(
+                    f"REZNET_WS[{key!r}] must be an integer >= 0, not {value!r}.",
+                    hint=f"0 turns {off} of reznet-daphne off.",
+                    id="reznet_ws.E002",
+                )
             )
-        )
     level = config["GZIP_LEVEL"]
     if not isinstance(level, int) or not 0 <= level <= 9:
         messages.append(

@@ -13,22 +13,17 @@ Pure: no Django or Channels imports.
 from __future__ import annotations
 
 from .errors import ProtocolError
-from .stream import StreamDecoder
+from .stream import StreamDecoder, read_varint, varint
 
 __all__ = ["MsgpackStreamDecoder", "split_message", "stream_message"]
 
 _TEXT = 0x7B  # "{": a JSON text frame inside a MessagePack stream
+_NOT_ONE_MESSAGE = ("decompression_failed", "a stream frame is not one message")
 
 
 def stream_message(message: bytes) -> bytes:
     """Return ``message`` as a MessagePack stream carries it: its length first (a varint)."""
-    size = len(message)
-    head = bytearray()
-    while size >= 0x80:
-        head.append((size & 0x7F) | 0x80)
-        size >>= 7
-    head.append(size)
-    return bytes(head) + message
+    return varint(len(message)) + message
 
 
 def split_message(out: bytes) -> str | bytes:
@@ -37,16 +32,7 @@ def split_message(out: bytes) -> str | bytes:
     Raises :class:`ProtocolError` ``decompression_failed`` when ``out`` is not one
     length-prefixed message, ``malformed_json`` for text that is not UTF-8.
     """
-    size = shift = pos = 0
-    while True:
-        if pos >= len(out) or shift > 49:
-            raise ProtocolError("decompression_failed", "a stream frame is not one message")
-        byte = out[pos]
-        pos += 1
-        size |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            break
-        shift += 7
+    size, pos = read_varint(out, 0, _NOT_ONE_MESSAGE)
     if size == 0 or len(out) - pos != size:
         raise ProtocolError("decompression_failed", "a stream frame is not one message")
     message = out[pos:]

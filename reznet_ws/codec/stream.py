@@ -43,7 +43,9 @@ __all__ = [
     "compressor_memory",
     "is_stream_frame",
     "parse_header",
+    "read_varint",
     "stream_features",
+    "varint",
 ]
 
 #: First byte of a frame that starts an epoch (a fresh inflater) and of every other stream frame.
@@ -88,7 +90,8 @@ def compressor_memory(window_bits: int, mem_level: int) -> int:
     return (1 << (window_bits + 2)) + (1 << (mem_level + 9)) + 6 * 1024
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """Return ``value`` (>= 0) as an unsigned LEB128 varint."""
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -97,11 +100,16 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+_TRUNCATED = ("invalid_frame", "truncated stream frame header")
+
+
+def read_varint(data: bytes, pos: int, error: tuple[str, str] = _TRUNCATED) -> tuple[int, int]:
+    """Return ``(value, position after it)`` of the varint at ``pos``; :class:`ProtocolError`
+    ``error`` (code, detail) when it is cut short or longer than 50 bits."""
     value = shift = 0
     while True:
         if pos >= len(data) or shift > 49:
-            raise ProtocolError("invalid_frame", "truncated stream frame header")
+            raise ProtocolError(*error)
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
@@ -131,11 +139,11 @@ def parse_header(data: bytes) -> StreamHeader:
     if not is_stream_frame(data):
         raise ProtocolError("invalid_frame", "not a stream frame")
     codec, starts = _KINDS[data[0]]
-    stream, pos = _read_varint(data, 1)
+    stream, pos = read_varint(data, 1)
     epoch = None
     if starts:
-        epoch, pos = _read_varint(data, pos)
-    seq, pos = _read_varint(data, pos)
+        epoch, pos = read_varint(data, pos)
+    seq, pos = read_varint(data, pos)
     return StreamHeader(stream, epoch, seq, pos, codec)
 
 
@@ -184,10 +192,10 @@ class StreamEncoder:
         first = self.epoch_messages == 0
         data = self._compress(text + self.terminator)
         if first:
-            header = bytes((self.kinds[0],)) + _varint(self.stream) + _varint(self.epoch)
+            header = bytes((self.kinds[0],)) + varint(self.stream) + varint(self.epoch)
         else:
-            header = bytes((self.kinds[1],)) + _varint(self.stream)
-        frame = header + _varint(self.seq) + data
+            header = bytes((self.kinds[1],)) + varint(self.stream)
+        frame = header + varint(self.seq) + data
         self.seq += 1
         self.epoch_messages += 1
         self.epoch_bytes += len(text)

@@ -35,6 +35,7 @@ from ..conf import get_config
 from ..encoding import EncodedEvent
 from ..stats import get_recorder
 from . import entities, keyed, keyed_groups, msgpack_send
+from .batch_send import BatchingMixin
 from .drops import report_drop, report_fault
 from .keyed import KeyedStreams
 from .outbox import Outbox, Send
@@ -52,7 +53,7 @@ CLOSE_TOO_SLOW = 4009
 Tally = Counter[tuple[int, int, bool]]
 
 
-class Connection:
+class Connection(BatchingMixin):
     """The outbound state of one WebSocket, shared by its consumer and the hub."""
 
     def __init__(self, send: Send) -> None:
@@ -242,68 +243,6 @@ class Connection:
         else:
             tally[original, size, compressed] += 1
 
-    # -------------------------------------------------------------- batching
-
-    async def _queue(self, encoded: EncodedEvent, data_text: str | bytes, push: bool) -> None:
-        config = get_config()
-        if self._batch is None:
-            size = config["BATCH_SIZE"]
-            self._batch = BatchBuffer(config["BATCH_WINDOW"], size, 10 * size)
-        loop = asyncio.get_running_loop()
-        if self._batch.add(None, {"encoded": encoded, "text": data_text}, loop.time()) is None:
-            report_drop("batch_full", 1, "the connection's batch was full")
-            return
-        delay = self._batch.delay(None, loop.time())
-        if delay == 0.0:
-            await self.flush_batch(push=push)
-        elif self._timer is None and delay is not None:
-            self._timer = loop.call_later(delay, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._flush = asyncio.ensure_future(self.flush_batch(push=True))
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    async def flush_batch(self, push: bool = False) -> None:
-        """Send queued events now, as one batch frame (or one event frame for a single event)."""
-        self._cancel_timer()
-        batch = self._batch.take(None) if self._batch is not None else None
-        if batch is None:
-            return
-        assert self._batch is not None
-        self._batch.done(None, batch.last_seq)
-        codec = self._codec()
-        items: list[tuple[EncodedEvent, Any]] = [(m["encoded"], m["text"]) for m in batch.messages]
-        payload: str | bytes
-        if self.encoding == MSGPACK:
-            payload, compressed = msgpack_send.batch_payload(self, codec, items), False
-        else:
-            if len(items) == 1:
-                frame = codec.event_frame(items[0][0].event, items[0][1])
-            else:
-                frame = codec.batch_frame([(encoded.event, text) for encoded, text in items])
-                get_recorder().record_batch(len(items))
-            payload, compressed = codec.finalize(frame, allow_gzip=not self.deflate)
-        await self._write(payload, push)
-        if isinstance(payload, bytes):
-            size = len(payload)
-        else:
-            size = len(payload) if payload.isascii() else len(payload.encode("utf-8"))
-        recorder = get_recorder()
-        share, rest = divmod(size, len(items))
-        for i, (encoded, _) in enumerate(items):
-            recorder.record_message(
-                encoded.event,
-                encoded.v1_size(codec),
-                share + (rest if i == 0 else 0),
-                compressed,
-                log=False,
-            )
-
     # ----------------------------------------------------- broadcasts (the hub)
 
     def deliver(self, broadcast: Broadcast, tally: Tally | None = None) -> bool:
@@ -346,6 +285,8 @@ class Connection:
             written = keyed_groups.deliver(self, broadcast, tally)
             if written is not None:
                 return written
+        if broadcast.batch and broadcast.flusher is not None and self._queue_broadcast(broadcast):
+            return True
         if self.entities is not None and broadcast.keyed is None and self.codec is not None:
             written = entities.deliver(self, broadcast, tally)
             if written is not None:
@@ -411,9 +352,6 @@ class Connection:
             tally=tally,
             push=True,
         )
-
-    def _batch_pending(self) -> bool:
-        return self._batch is not None and self._batch.size > 0
 
     async def _close_too_slow(self) -> None:
         # Its own task: on servers where a send can wait for the socket, closing a client that

@@ -31,6 +31,7 @@ from ..encoding import broadcast_cache
 from ..stats import get_recorder
 from . import keyed_groups
 from .drops import report_drop, report_fault
+from .group_batch import GroupFlusher
 from .keyed import KeyedStreams
 from .prepared import Broadcast
 from .process import (
@@ -105,6 +106,8 @@ class Hub:
         self.keyed: KeyedStreams | None = None
         #: Group streams of this hub's groups (:mod:`.streams`).
         self.streams = GroupStreams()
+        #: The timer and shared frames of batched broadcasts (:mod:`.group_batch`).
+        self.batches = GroupFlusher()
 
     # ------------------------------------------------------------ membership
 
@@ -285,6 +288,8 @@ class Hub:
         self.count_gap(group, message, len(members))
         encoded = broadcast_cache().get_or_create(message["id"], message["event"], message["v1"])
         broadcast = Broadcast(encoded, message["optimize"], message["batch"])
+        if broadcast.batch:
+            broadcast.flusher = self.batches  # one timer for every member's batch
         if message.get("key") is not None:  # a keyed event: its delta is computed once here
             broadcast.keyed = keyed_groups.group_keyed(self, group, message["key"])
         if broadcast.keyed is None:  # keyed events stay out of group streams (docs/deltas.md)

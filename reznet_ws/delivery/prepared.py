@@ -26,6 +26,7 @@ from ..encoding import EncodedEvent
 from . import msgpack_send
 
 if TYPE_CHECKING:
+    from .group_batch import GroupFlusher
     from .streams import GroupStreams
 
 __all__ = ["Broadcast", "DeflateParams", "Frame", "ws_frame"]
@@ -61,6 +62,7 @@ class Broadcast:
         "batch",
         "encoded",
         "entities",
+        "flusher",
         "group",
         "keyed",
         "optimize",
@@ -77,6 +79,9 @@ class Broadcast:
         self.entities: Any = None
         self._frames: dict[tuple[int, int, bool, str], Frame] = {}
         self._deflated: dict[tuple[int, int, DeflateParams], Frame] = {}
+        #: The hub's :class:`~reznet_ws.delivery.group_batch.GroupFlusher` for a batched
+        #: broadcast (one timer for all members), else None.
+        self.flusher: GroupFlusher | None = None
         #: The group and its streams (:class:`~reznet_ws.delivery.streams.GroupStreams`), set by
         #: the hub when stream members may get this broadcast as a group-stream frame.
         self.group = ""

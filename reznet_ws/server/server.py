@@ -37,7 +37,7 @@ from reznet_ws.server.deflate import SCOPE_KEY, load_options
 from reznet_ws.server.gcpolicy import GcFreezePolicy
 from reznet_ws.server.protocol import DeflateWebSocketProtocol
 
-__all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "DeflateServer", "DeflateWebSocketProtocol"]
+__all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "DeflateServer", "DeflateWebSocketProtocol", "with_backlog"]
 
 logger = logging.getLogger("reznet_ws.server")
 
@@ -56,6 +56,7 @@ class DeflateServer(daphne.server.Server):
 
     protocol_class: type[DeflateWebSocketProtocol] = DeflateWebSocketProtocol
     application: Any
+    endpoints: list[str]
 
     def __init__(
         self,
@@ -70,6 +71,9 @@ class DeflateServer(daphne.server.Server):
         self._all_closed: asyncio.Event | None = None
         self._gc_policy: GcFreezePolicy | None = None
         super().__init__(*args, **kwargs)
+        self.endpoints = [
+            with_backlog(endpoint, get_config()["LISTEN_BACKLOG"]) for endpoint in self.endpoints
+        ]
         if self.deflate_options.enabled and not self.websocket_max_message_size:
             logger.warning(
                 "permessage-deflate is on and --websocket-max-message-size is 0: compressed "
@@ -213,3 +217,16 @@ class _WatchedApplication:
         return self.application(
             scope=scope, receive=self.protocol.watch_receive(receive), send=send
         )
+
+
+def with_backlog(endpoint: str, backlog: int) -> str:
+    """Return a Twisted ``tcp:``/``tcp6:`` endpoint string that listens with ``backlog``.
+
+    Twisted listens with a backlog of 50 unless told otherwise: a burst of connections (clients
+    reconnecting after a deploy) overflows it and the kernel drops SYNs, which clients retry
+    after one second, then three. Endpoints that set their own ``backlog`` are left alone.
+    """
+    kind = endpoint.split(":", 1)[0]
+    if kind not in ("tcp", "tcp6") or "backlog=" in endpoint or backlog <= 0:
+        return endpoint
+    return f"{endpoint}:backlog={backlog}"

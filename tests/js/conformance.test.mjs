@@ -1,15 +1,12 @@
 // The shared conformance vectors (tests/vectors/vectors.json, generated from the Python codec):
 // every frame must decode to exactly the events the Python side expects.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { Decoder, PROTOCOL_VERSION, SUBPROTOCOL } from "../../reznet_ws/static/reznet_ws/reznet-ws.js";
+import { vectorFile } from "./helpers.mjs";
 
-const VECTORS = new URL("../vectors/vectors.json", import.meta.url);
-// Skipped while the file is missing, except in CI (CI=true), where nothing may be skipped.
-const file = existsSync(VECTORS) || process.env.CI === "true" ? JSON.parse(readFileSync(VECTORS, "utf8")) : null;
-const skip = file === null ? "tests/vectors/vectors.json not generated yet" : false;
+const { file, skip } = vectorFile("vectors.json");
 
 function decoderFor(vector) {
   return new Decoder({

@@ -4,7 +4,7 @@
 // handlers the full object with its meta, keeps it for state(), and asks for a full object
 // after a gap instead of applying anything out of order.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import {
@@ -16,10 +16,9 @@ import {
   SUBPROTOCOL,
   applyDelta,
 } from "../../reznet_ws/static/reznet_ws/reznet-ws.js";
+import { prng, settle, vectorFile } from "./helpers.mjs";
 
-const VECTORS = new URL("../vectors/delta.json", import.meta.url);
-const file = existsSync(VECTORS) || process.env.CI === "true" ? JSON.parse(readFileSync(VECTORS, "utf8")) : null;
-const skip = file === null ? "tests/vectors/delta.json not generated yet" : false;
+const { file, skip } = vectorFile("delta.json");
 
 function decoder() {
   return new Decoder({ fieldMap: file.field_map, timestampFields: file.timestamp_fields });
@@ -78,17 +77,6 @@ function diff(old, now, path = [], ops = []) {
     else ops.push([path, start, removed, inserted]);
   } else if (!Object.is(old, now)) ops.push([path, now]);
   return ops;
-}
-
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const KEYS = ["status", "s", "~s", "c", "content", "created_at", "ts", "__proto__", "1", "x", ""];
@@ -187,10 +175,6 @@ function fakeWebSocketClass() {
       this.onmessage?.({ data: JSON.stringify(frame) });
     }
   };
-}
-
-async function settle() {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 test("a socket announces delta, hands full objects with meta, and resyncs after a gap", async () => {

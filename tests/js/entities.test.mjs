@@ -4,14 +4,12 @@
 // is missing, store in order) resolve to the data sent, whatever the table size; a ReznetSocket
 // hands handlers whole objects and reports an unresolvable reference instead of dropping it.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { Decoder, EntityError, EntityTable, ReznetSocket, SUBPROTOCOL } from "../../reznet_ws/static/reznet_ws/reznet-ws.js";
+import { prng, settle, vectorFile } from "./helpers.mjs";
 
-const VECTORS = new URL("../vectors/entities.json", import.meta.url);
-const file = existsSync(VECTORS) || process.env.CI === "true" ? JSON.parse(readFileSync(VECTORS, "utf8")) : null;
-const skip = file === null ? "tests/vectors/entities.json not generated yet" : false;
+const { file, skip } = vectorFile("entities.json");
 
 test("entity vectors resolve to what v1 delivers, holding what the server thinks", { skip }, () => {
   const decoder = new Decoder({ fieldMap: file.field_map, timestampFields: file.timestamp_fields });
@@ -32,17 +30,6 @@ for (const [index, item] of (file?.invalid ?? []).entries()) {
 }
 
 // -- seeded random series ---------------------------------------------------------------------
-
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // The exact text of a value, as the server compares them (-0 is not 0 there either).
 const exact = (value) => JSON.stringify(value, (_, x) => (Object.is(x, -0) ? "-0 (negative zero)" : x));
@@ -139,10 +126,6 @@ function fakeWebSocket() {
     }
   }
   return { FakeWebSocket, instances };
-}
-
-async function settle() {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 test("a socket resolves references, and reports one it cannot resolve", async () => {

@@ -2,7 +2,6 @@
 // decoded by the client with @msgpack/msgpack as its codec: every frame gives exactly what
 // JSON.parse of the v1 frame gives. And ReznetSocket on a msgpack connection (a fake WebSocket).
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import * as msgpack from "@msgpack/msgpack";
@@ -14,11 +13,9 @@ import {
   ReznetSocket,
   SUBPROTOCOL,
 } from "../../reznet_ws/static/reznet_ws/reznet-ws.js";
+import { FakeSocket, settle, vectorFile } from "./helpers.mjs";
 
-const VECTORS = new URL("../vectors/msgpack.json", import.meta.url);
-// Skipped while the file is missing, except in CI (CI=true), where nothing may be skipped.
-const file = existsSync(VECTORS) || process.env.CI === "true" ? JSON.parse(readFileSync(VECTORS, "utf8")) : null;
-const skip = file === null ? "tests/vectors/msgpack.json not generated yet" : false;
+const { file, skip } = vectorFile("msgpack.json");
 const codec = { encode: msgpack.encode, decode: msgpack.decode };
 
 function decoderFor(vector) {
@@ -67,36 +64,6 @@ test("binary frames that are not MessagePack are malformed; without a codec unex
   await assert.rejects(new Decoder({ msgpack: codec }).decodeMessage(new Uint8Array([0xc1])), { code: "malformed_json" });
   await assert.rejects(new Decoder().decodeMessage(new Uint8Array([0x81, 0xa1, 0x61, 0x01])), { code: "unexpected_binary" });
 });
-
-class FakeSocket {
-  static instances = [];
-  constructor(url, protocols) {
-    this.url = url;
-    this.protocols = protocols;
-    this.readyState = 0;
-    this.sent = [];
-    this.protocol = "";
-    FakeSocket.instances.push(this);
-  }
-  send(data) {
-    this.sent.push(data);
-  }
-  close() {
-    this.readyState = 3;
-  }
-  open(protocol) {
-    this.protocol = protocol;
-    this.readyState = 1;
-    this.onopen?.();
-  }
-  receive(data) {
-    this.onmessage?.({ data });
-  }
-}
-
-async function settle() {
-  for (let i = 0; i < 5; i += 1) await new Promise((resolve) => setImmediate(resolve));
-}
 
 test("a msgpack client offers both subprotocols and chats in binary frames", async () => {
   FakeSocket.instances = [];

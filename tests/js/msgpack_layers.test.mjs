@@ -4,7 +4,6 @@
 // the client's KeyedCache, rebuild exactly what JSON.parse of v1 gives. And a ReznetSocket on a
 // msgpack connection (a fake WebSocket) hands its handlers the objects of packed keyed frames.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import * as msgpack from "@msgpack/msgpack";
@@ -19,11 +18,9 @@ import {
   STREAM_FEATURE,
   StreamDecoder,
 } from "../../reznet_ws/static/reznet_ws/reznet-ws.js";
+import { FakeSocket, bytes as bytesOf, settle, vectorFile } from "./helpers.mjs";
 
-const DELTA = new URL("../vectors/msgpack_delta.json", import.meta.url);
-// Skipped while the file is missing, except in CI (CI=true), where nothing may be skipped.
-const file = existsSync(DELTA) || process.env.CI === "true" ? JSON.parse(readFileSync(DELTA, "utf8")) : null;
-const skip = file === null ? "tests/vectors/msgpack_delta.json not generated yet" : false;
+const { file, skip } = vectorFile("msgpack_delta.json");
 const codec = { encode: msgpack.encode, decode: msgpack.decode };
 
 function decoder() {
@@ -32,7 +29,7 @@ function decoder() {
 
 // What the client's own decoder makes of one wire message of a vector.
 async function parsed(dec, item) {
-  const message = item.bytes === undefined ? item.text : new Uint8Array(Buffer.from(item.bytes, "base64"));
+  const message = item.bytes === undefined ? item.text : bytesOf(item.bytes);
   return dec._parseMessage(message);
 }
 
@@ -58,36 +55,6 @@ for (const series of file?.streams ?? []) {
   });
 }
 
-class FakeSocket {
-  static instances = [];
-  constructor(url, protocols) {
-    this.url = url;
-    this.protocols = protocols;
-    this.readyState = 0;
-    this.sent = [];
-    this.protocol = "";
-    FakeSocket.instances.push(this);
-  }
-  send(data) {
-    this.sent.push(data);
-  }
-  close() {
-    this.readyState = 3;
-  }
-  open(protocol) {
-    this.protocol = protocol;
-    this.readyState = 1;
-    this.onopen?.();
-  }
-  receive(data) {
-    this.onmessage?.({ data });
-  }
-}
-
-async function settle() {
-  for (let i = 0; i < 5; i += 1) await new Promise((resolve) => setImmediate(resolve));
-}
-
 test("a msgpack socket applies packed keyed frames and resyncs after a gap", { skip }, async () => {
   FakeSocket.instances = [];
   const socket = new ReznetSocket("ws://example.test/ws/", { WebSocket: FakeSocket, storage: null, msgpack: codec, reconnect: false });
@@ -100,7 +67,7 @@ test("a msgpack socket applies packed keyed frames and resyncs after a gap", { s
   const got = [];
   socket.on("live", (data, meta) => got.push([data, meta.delta]));
   for (const item of series.frames) {
-    ws.receive(item.bytes === undefined ? item.text : new Uint8Array(Buffer.from(item.bytes, "base64")).buffer);
+    ws.receive(item.bytes === undefined ? item.text : bytesOf(item.bytes).buffer);
   }
   await settle();
   assert.deepStrictEqual(got, series.frames.map((item) => [item.expected, item.delta]));
@@ -115,10 +82,7 @@ test("a msgpack socket applies packed keyed frames and resyncs after a gap", { s
 
 // -- group streams of a msgpack member (tests/vectors/msgpack_stream.json) ----------------------
 
-const STREAM = new URL("../vectors/msgpack_stream.json", import.meta.url);
-const streamFile = existsSync(STREAM) || process.env.CI === "true" ? JSON.parse(readFileSync(STREAM, "utf8")) : null;
-const streamSkip = streamFile === null ? "tests/vectors/msgpack_stream.json not generated yet" : false;
-const bytesOf = (b64) => new Uint8Array(Buffer.from(b64, "base64"));
+const { file: streamFile, skip: streamSkip } = vectorFile("msgpack_stream.json");
 
 for (const native of [undefined, false]) {
   for (const session of streamFile?.sessions ?? []) {

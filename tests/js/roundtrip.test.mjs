@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { Decoder, formatTimestamp, parseTimestamp } from "../../reznet_ws/static/reznet_ws/reznet-ws.js";
+import { prng } from "./helpers.mjs";
 
 const FIELD_MAP = {
   message_id: "mid",
@@ -18,18 +19,6 @@ const FIELD_MAP = {
 };
 const TIMESTAMPS = ["created_at", "updated_at", "timestamp", "c", "~x"];
 const RUNS = 3000;
-
-// mulberry32: a small seeded PRNG, so a failure reproduces from its seed.
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function generator(random) {
   const int = (n) => Math.floor(random() * n);

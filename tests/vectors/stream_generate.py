@@ -77,6 +77,75 @@ def _encode(encoder: StreamEncoder, text: str) -> bytes:
     return encoder.encode(text.encode("utf-8"))
 
 
+# Sessions of both codecs (tests/vectors/stream_zstd_generate.py builds the zstd ones).
+
+
+def epoch_changes(enc: StreamEncoder, description: str, per_epoch: int) -> _Session:
+    """Three epochs of ``per_epoch`` messages each."""
+    s = _Session("epoch changes", description)
+    for epoch in range(3):
+        enc.start_epoch()
+        for text in _TEXTS[epoch : epoch + per_epoch]:
+            s.ok(_encode(enc, text), text)
+    return s
+
+
+def interleaved(name: str, description: str, a: StreamEncoder, b: StreamEncoder) -> _Session:
+    """The messages sent alternately on two streams, ``b`` first."""
+    s = _Session(name, description)
+    for i, text in enumerate(_TEXTS):
+        s.ok(_encode(a if i % 2 else b, text), text)
+    return s
+
+
+def join_mid_epoch(enc: StreamEncoder, refused: int) -> _Session:
+    """A receiver that missed the epoch start refuses ``refused`` frames, then joins."""
+    s = _Session(
+        "join mid-epoch",
+        "a receiver that starts inside an epoch refuses frames until the next epoch start",
+    )
+    _encode(enc, _TEXTS[0])
+    for text in _TEXTS[1 : 1 + refused]:
+        s.error(_encode(enc, text), "stream_gap")
+    enc.start_epoch()
+    s.ok(_encode(enc, _TEXTS[3]), _TEXTS[3])
+    s.ok(_encode(enc, _TEXTS[4]), _TEXTS[4])
+    return s
+
+
+def lost_frame(enc: StreamEncoder, description: str, refused: int) -> _Session:
+    """The second frame is lost: ``refused`` frames are gaps until the next epoch start."""
+    s = _Session("lost frame and resync", description)
+    s.ok(_encode(enc, _TEXTS[0]), _TEXTS[0])
+    _encode(enc, _TEXTS[1])  # never arrives
+    for text in _TEXTS[2 : 2 + refused]:
+        s.error(_encode(enc, text), "stream_gap")
+    enc.start_epoch()
+    for text in _TEXTS[2 + refused :]:
+        s.ok(_encode(enc, text), text)
+    return s
+
+
+def over_the_cap(enc: StreamEncoder, description: str) -> _Session:
+    """A receiver with a 64-byte cap refuses a larger message, then waits for an epoch."""
+    s = _Session("large message over the cap", description, 64)
+    s.ok(_encode(enc, _TEXTS[0][:60]), _TEXTS[0][:60])
+    s.error(_encode(enc, '{"x":"' + "y" * 500 + '"}'), "too_large")
+    s.error(_encode(enc, _TEXTS[1][:10]), "stream_gap")
+    enc.start_epoch()
+    s.ok(_encode(enc, _TEXTS[1][:10]), _TEXTS[1][:10])
+    return s
+
+
+def corrupt(enc: StreamEncoder, description: str, frame: bytes) -> _Session:
+    """``frame`` (of the stream of ``enc``) does not decode: the stream is broken after it."""
+    s = _Session("corrupt data", description)
+    s.ok(_encode(enc, _TEXTS[0]), _TEXTS[0])
+    s.error(frame, "decompression_failed")
+    s.error(_encode(enc, _TEXTS[1]), "stream_gap")
+    return s
+
+
 def _sessions() -> Iterator[_Session]:
     s = _Session("one epoch", "an epoch start, then frames inside the epoch")
     enc = StreamEncoder(1)
@@ -84,62 +153,26 @@ def _sessions() -> Iterator[_Session]:
         s.ok(_encode(enc, text), text)
     yield s
 
-    s = _Session("epoch changes", "three epochs: each start resets the inflater")
-    enc = StreamEncoder(2)
-    for epoch in range(3):
-        enc.start_epoch()
-        for text in _TEXTS[epoch : epoch + 3]:
-            s.ok(_encode(enc, text), text)
-    yield s
-
-    s = _Session("two streams", "frames of two groups interleaved on one connection")
-    a, b = StreamEncoder(3), StreamEncoder(130)  # 130: a two-byte stream id
-    for i, text in enumerate(_TEXTS):
-        s.ok(_encode(a if i % 2 else b, text), text)
-    yield s
-
-    s = _Session(
-        "join mid-epoch",
-        "a receiver that starts inside an epoch refuses frames until the next epoch start",
+    yield epoch_changes(StreamEncoder(2), "three epochs: each start resets the inflater", 3)
+    # 130: a two-byte stream id
+    yield interleaved(
+        "two streams",
+        "frames of two groups interleaved on one connection",
+        StreamEncoder(3),
+        StreamEncoder(130),
     )
-    enc = StreamEncoder(4)
-    _encode(enc, _TEXTS[0])
-    s.error(_encode(enc, _TEXTS[1]), "stream_gap")
-    s.error(_encode(enc, _TEXTS[2]), "stream_gap")
-    enc.start_epoch()
-    s.ok(_encode(enc, _TEXTS[3]), _TEXTS[3])
-    s.ok(_encode(enc, _TEXTS[4]), _TEXTS[4])
-    yield s
-
-    s = _Session(
-        "lost frame and resync",
+    yield join_mid_epoch(StreamEncoder(4), 2)
+    yield lost_frame(
+        StreamEncoder(5),
         "a lost frame is detected at the next frame; the next epoch start heals the stream",
+        2,
     )
-    enc = StreamEncoder(5)
-    s.ok(_encode(enc, _TEXTS[0]), _TEXTS[0])
-    _encode(enc, _TEXTS[1])  # never arrives
-    s.error(_encode(enc, _TEXTS[2]), "stream_gap")
-    s.error(_encode(enc, _TEXTS[3]), "stream_gap")
-    enc.start_epoch()
-    for text in _TEXTS[4:]:
-        s.ok(_encode(enc, text), text)
-    yield s
-
-    s = _Session("large message over the cap", "inflating past the cap refuses the frame", 64)
-    enc = StreamEncoder(6)
-    s.ok(_encode(enc, _TEXTS[0][:60]), _TEXTS[0][:60])
-    s.error(_encode(enc, '{"x":"' + "y" * 500 + '"}'), "too_large")
-    s.error(_encode(enc, _TEXTS[1][:10]), "stream_gap")
-    enc.start_epoch()
-    s.ok(_encode(enc, _TEXTS[1][:10]), _TEXTS[1][:10])
-    yield s
-
-    s = _Session("corrupt data", "deflate data that does not inflate breaks the stream")
-    enc = StreamEncoder(7)
-    s.ok(_encode(enc, _TEXTS[0]), _TEXTS[0])
-    s.error(b"\xa4\x07\x01\xff\xff\xff\xff", "decompression_failed")
-    s.error(_encode(enc, _TEXTS[1]), "stream_gap")
-    yield s
+    yield over_the_cap(StreamEncoder(6), "inflating past the cap refuses the frame")
+    yield corrupt(
+        StreamEncoder(7),
+        "deflate data that does not inflate breaks the stream",
+        b"\xa4\x07\x01\xff\xff\xff\xff",
+    )
 
     s = _Session("two messages in one frame", "a frame inflates to exactly one line")
     packer = zlib.compressobj(6, zlib.DEFLATED, -15)
@@ -171,10 +204,15 @@ def build() -> dict[str, Any]:
     }
 
 
+def write(out: Path, content: dict[str, Any]) -> None:
+    """Write ``content`` to ``out`` as the vector files are written (one-space indent, ASCII)."""
+    out.write_text(json.dumps(content, indent=1, ensure_ascii=True) + "\n", encoding="utf-8")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
 def main() -> None:
     """Write stream.json next to this file."""
-    OUT.write_text(json.dumps(build(), indent=1, ensure_ascii=True) + "\n", encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    write(OUT, build())
 
 
 if __name__ == "__main__":

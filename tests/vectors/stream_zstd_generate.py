@@ -23,7 +23,18 @@ for path in (ROOT, HERE):
         sys.path.insert(0, str(path))
 
 import zstandard  # noqa: E402
-from stream_generate import _TEXTS, _Session  # noqa: E402
+from stream_generate import (  # noqa: E402
+    _TEXTS,
+    _encode,
+    _Session,
+    corrupt,
+    epoch_changes,
+    interleaved,
+    join_mid_epoch,
+    lost_frame,
+    over_the_cap,
+    write,
+)
 
 from reznet_ws.codec import PROTOCOL_VERSION  # noqa: E402
 from reznet_ws.codec.stream import StreamEncoder  # noqa: E402
@@ -34,62 +45,24 @@ __all__ = ["OUT", "build"]
 OUT = HERE / "stream_zstd.json"
 
 
-def _encode(encoder: StreamEncoder, text: str) -> bytes:
-    return encoder.encode(text.encode("utf-8"))
-
-
 def _sessions() -> Iterator[_Session]:
-    s = _Session("epoch changes", "three zstd epochs: each start begins a new zstd frame")
-    enc = ZstdStreamEncoder(2)
-    for epoch in range(3):
-        enc.start_epoch()
-        for text in _TEXTS[epoch : epoch + 4]:
-            s.ok(_encode(enc, text), text)
-    yield s
-
-    s = _Session("two codecs", "a zstd stream and a deflate stream interleaved on one connection")
-    a, b = ZstdStreamEncoder(3), StreamEncoder(130)
-    for i, text in enumerate(_TEXTS):
-        s.ok(_encode(a if i % 2 else b, text), text)
-    yield s
-
-    s = _Session(
-        "join mid-epoch",
-        "a receiver that starts inside an epoch refuses frames until the next epoch start",
+    yield epoch_changes(
+        ZstdStreamEncoder(2), "three zstd epochs: each start begins a new zstd frame", 4
     )
-    enc = ZstdStreamEncoder(4)
-    _encode(enc, _TEXTS[0])
-    s.error(_encode(enc, _TEXTS[1]), "stream_gap")
-    enc.start_epoch()
-    s.ok(_encode(enc, _TEXTS[3]), _TEXTS[3])
-    s.ok(_encode(enc, _TEXTS[4]), _TEXTS[4])
-    yield s
-
-    s = _Session("lost frame and resync", "a lost frame is a gap; the next epoch start heals")
-    enc = ZstdStreamEncoder(5)
-    s.ok(_encode(enc, _TEXTS[0]), _TEXTS[0])
-    _encode(enc, _TEXTS[1])  # never arrives
-    s.error(_encode(enc, _TEXTS[2]), "stream_gap")
-    enc.start_epoch()
-    for text in _TEXTS[3:]:
-        s.ok(_encode(enc, text), text)
-    yield s
-
-    s = _Session("large message over the cap", "decoding past the cap refuses the frame", 64)
-    enc = ZstdStreamEncoder(6)
-    s.ok(_encode(enc, _TEXTS[0][:60]), _TEXTS[0][:60])
-    s.error(_encode(enc, '{"x":"' + "y" * 500 + '"}'), "too_large")
-    s.error(_encode(enc, _TEXTS[1][:10]), "stream_gap")
-    enc.start_epoch()
-    s.ok(_encode(enc, _TEXTS[1][:10]), _TEXTS[1][:10])
-    yield s
-
-    s = _Session("corrupt data", "zstd data that does not decode breaks the stream")
-    enc = ZstdStreamEncoder(7)
-    s.ok(_encode(enc, _TEXTS[0]), _TEXTS[0])
-    s.error(b"\xa6\x07\x01\xff\xff\xff\xff\xff\xff", "decompression_failed")
-    s.error(_encode(enc, _TEXTS[1]), "stream_gap")
-    yield s
+    yield interleaved(
+        "two codecs",
+        "a zstd stream and a deflate stream interleaved on one connection",
+        ZstdStreamEncoder(3),
+        StreamEncoder(130),
+    )
+    yield join_mid_epoch(ZstdStreamEncoder(4), 1)
+    yield lost_frame(ZstdStreamEncoder(5), "a lost frame is a gap; the next epoch start heals", 1)
+    yield over_the_cap(ZstdStreamEncoder(6), "decoding past the cap refuses the frame")
+    yield corrupt(
+        ZstdStreamEncoder(7),
+        "zstd data that does not decode breaks the stream",
+        b"\xa6\x07\x01\xff\xff\xff\xff\xff\xff",
+    )
 
     s = _Session("other codec", "a deflate frame cannot continue a zstd epoch")
     enc, other = ZstdStreamEncoder(8), StreamEncoder(8)
@@ -121,8 +94,7 @@ def build() -> dict[str, Any]:
 
 def main() -> None:
     """Write stream_zstd.json next to this file."""
-    OUT.write_text(json.dumps(build(), indent=1, ensure_ascii=True) + "\n", encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    write(OUT, build())
 
 
 if __name__ == "__main__":
