@@ -159,10 +159,13 @@ def test_openapi_schema_is_valid_and_generated_without_warnings() -> None:
 
 def test_prometheus_text(users: dict[str, Any], recorder: StatsRecorder) -> None:
     _record(recorder)
+    recorder.record_wire_bytes(700, 20, deflate=True)
     response = client_for(users["staff"]).get("/api/websocket/metrics")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()
+    assert 'reznet_ws_wire_transport_bytes_sent_total{transport="deflate"} 700.0' in text
+    assert "reznet_ws_stream_frames_total 0.0" in text
     assert "reznet_ws_messages_total 3.0" in text
     assert 'reznet_ws_event_messages_total{event="message_new"} 2.0' in text
     assert 'reznet_ws_errors_total{code="malformed_json"} 1.0' in text

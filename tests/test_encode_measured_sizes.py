@@ -117,3 +117,38 @@ def test_ascii_json_length_from_the_utf8_bytes_is_json_dumps_length(text: str) -
     if orjson is not None and not any("\ud800" <= char <= "\udfff" for char in text):
         data = orjson.dumps(text)
         assert ascii_json_length(data.decode("utf-8"), data) == expected
+
+
+async def _sent_by(path: str, codec: Codec, event: str, data: Any) -> tuple[list[Any], Counter]:
+    """What a connection sends and counts for one ``send_event``, through the lean or the
+    general path."""
+    from reznet_ws.delivery.connection import Connection
+    from reznet_ws.stats import get_recorder
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    connection = Connection(send)
+    await connection.opened(2, codec, False)
+    recorder = get_recorder()
+    before = Counter(recorder.counters)
+    if path == "lean":
+        await connection.send_new(event, data, optimize=True, batch=False, key=None)
+    else:
+        await connection.send_event(EncodedEvent(event, data))
+    after = Counter(recorder.counters)
+    connection.closed()
+    return sent, Counter({k: after[k] - before[k] for k in after if after[k] != before[k]})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@examples(200)
+@given(event=EVENTS, data=JSON, threshold=st.sampled_from([64, 10240]))
+async def test_the_lean_send_path_sends_and_counts_what_the_general_one_does(
+    backend: str, event: str, data: Any, threshold: int
+) -> None:
+    codec = codec_for_backend(backend, gzip_threshold=threshold)
+    lean = await _sent_by("lean", codec, event, data)
+    assert lean == await _sent_by("general", codec, event, data)

@@ -431,3 +431,15 @@ def test_flush_thread_runs_and_stop_flushes_the_rest() -> None:
 
 def test_get_recorder_is_process_wide() -> None:
     assert get_recorder() is get_recorder()
+
+
+def test_an_event_name_with_a_lone_surrogate_does_not_stop_the_flushes() -> None:
+    store = FakeStore()
+    recorder = _recorder(store)
+    recorder.record_message("odd\ud800", 10, 5, False)
+    recorder.record_delta("odd\ud800", 1, 0, 4)
+    recorder.record_message("fine", 10, 5, False)
+    c = recorder.counters
+    assert c["event:odd\\ud800"] == 1 and c["event:fine"] == 1
+    assert c["delta_frames:odd\\ud800"] == 1
+    assert all(key.encode("utf-8") for key in c)  # every key can be stored

@@ -27,7 +27,7 @@ from ..delivery.connection import Connection
 from ..delivery.keyed import resync
 from ..delivery.sending import broadcast
 from ..delivery.streams import handle_resync, stream_codec
-from ..encoding import EncodedEvent, broadcast_cache
+from ..encoding import broadcast_cache
 from .base import CLOSE_TOO_MANY_ERRORS, ConsumerBase
 from .incoming import IncomingGate, classify
 
@@ -95,8 +95,7 @@ class OptimizedConsumerMixin(ConsumerBase):
         check_event_name(event)
         if key is not None:
             check_key(key)
-        encoded = EncodedEvent(event, data)
-        await self._conn().send_event(encoded, optimize=optimize, batch=batch, key=key)
+        await self._conn().send_new(event, data, optimize=optimize, batch=batch, key=key)
 
     async def send_json(self, content: Any, close: bool | int = False) -> None:
         """Send ``content`` as Channels does, smaller on v2 connections that decode content frames.

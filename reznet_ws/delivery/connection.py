@@ -33,7 +33,7 @@ from ..codec.entities import EntityTable
 from ..codec.msgpack_frames import JSON, MSGPACK
 from ..conf import get_config
 from ..encoding import EncodedEvent
-from ..stats import get_recorder
+from ..stats import get_recorder, log_payload
 from . import entities, keyed, keyed_groups, msgpack_send
 from .batch_send import BatchingMixin
 from .drops import report_drop, report_fault
@@ -130,6 +130,50 @@ class Connection(BatchingMixin):
             get_recorder().connection_closed(self.version)
 
     # --------------------------------------------------------------- sending
+
+    async def send_new(
+        self, event: str, data: Any, *, optimize: bool, batch: bool, key: str | None
+    ) -> None:
+        """Called by the consumer's ``send_event``: one new event to this connection.
+
+        The common case, an unkeyed, unbatched event small enough not to be gzipped to a JSON v2
+        connection, is encoded and written here directly (nothing else will need its encodings,
+        so none are kept); everything else goes through :meth:`send_event`.
+        """
+        codec = self.codec
+        if (
+            codec is not None
+            and self.version == 2
+            and self.encoding == JSON
+            and optimize
+            and not batch
+            and key is None
+            and self._batch is None
+            and self.entities is None
+        ):
+            config = get_config()
+            if config["OPTIMIZE"]:
+                try:
+                    text, size = codec.encode_data_sized(data)
+                except (ValueError, TypeError, RecursionError):
+                    pass  # send_event counts the fallback and sends the plain encoding
+                else:
+                    frame = codec.event_frame(event, text)
+                    if 4 * len(frame) < codec.gzip_threshold:  # too small to gzip, as UTF-8
+                        await self.outbox.send({"type": "websocket.send", "text": frame})
+                        original = (
+                            codec.v1_size_from_data(event, size)
+                            if size is not None
+                            else len(codec.encode_v1(event, data))
+                        )
+                        sent = len(frame) if frame.isascii() else len(frame.encode("utf-8"))
+                        threshold = config["LOG_PAYLOAD_THRESHOLD"]
+                        if threshold is not None and original >= threshold:
+                            log_payload(event, original, sent)
+                        get_recorder().record_message(event, original, sent, False, log=False)
+                        return
+        encoded = EncodedEvent(event, data)
+        await self.send_event(encoded, optimize=optimize, batch=batch, key=key)
 
     async def send_event(
         self,

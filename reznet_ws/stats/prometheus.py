@@ -92,6 +92,25 @@ def _families(stats: Mapping[str, Any]) -> Iterator[Any]:
     )
     yield _counter("wire_bytes_sent", "Bytes written to sockets.", wire["bytes_sent"])
     yield _counter("wire_bytes_received", "Bytes read from sockets.", wire["bytes_received"])
+    by_transport = wire.get("by_transport") or {}
+    for field, doc in (("bytes_sent", "written to"), ("bytes_received", "read from")):
+        per_transport = {name: t[field] for name, t in by_transport.items()}
+        yield _labelled(
+            f"wire_transport_{field}",
+            f"Bytes {doc} sockets, per transport (deflate, plain).",
+            "transport",
+            per_transport,
+        )
+    streams = stats.get("streams")
+    if streams is not None:  # group streams (docs/stream-compression.md)
+        yield _counter("stream_frames", "Group-stream frames sent.", streams["frames"])
+        yield _counter("stream_bytes", "Group-stream bytes sent.", streams["bytes_sent"])
+        yield _counter("stream_resyncs", "Group-stream resync requests.", streams["resyncs"])
+        codecs = streams.get("by_codec") or {}
+        per_codec = {name: c["bytes_sent"] for name, c in codecs.items()}
+        yield _labelled(
+            "stream_codec_bytes", "Group-stream bytes sent, per codec.", "codec", per_codec
+        )
     deltas = stats.get("deltas")
     if deltas is not None:  # keyed events (docs/deltas.md)
         yield _counter("delta_frames", "Keyed events sent as deltas.", deltas["delta_frames"])

@@ -168,11 +168,12 @@ class StatsRecorder(_Flushing):
             known = self._events.get(event)
             if known is not None:
                 return known
+        name = _storable(event)
         keys = (
-            f"event:{event}",
-            f"event_original:{event}",
-            f"event_optimized:{event}",
-            f"event_compressed:{event}",
+            f"event:{name}",
+            f"event_original:{name}",
+            f"event_optimized:{name}",
+            f"event_compressed:{name}",
         )
         self._events[event] = keys
         return keys
@@ -214,8 +215,8 @@ class StatsRecorder(_Flushing):
             ("delta_frames", deltas),
             ("delta_full", fulls),
             ("delta_bytes_saved", saved),
-            (f"delta_frames:{event}", deltas),
-            (f"delta_full:{event}", fulls),
+            (f"delta_frames:{_storable(event)}", deltas),
+            (f"delta_full:{_storable(event)}", fulls),
         )
 
     def record_delta_evicted(self, count: int = 1) -> None:
@@ -351,6 +352,17 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _storable(event: str) -> str:
+    """Return ``event`` as a cache key can hold it: lone surrogates (valid in a Python string and
+    in JSON, not in UTF-8) written as ``\\udXXX`` escapes, so one odd name cannot stop the
+    flushes of every count."""
+    try:
+        event.encode("utf-8")
+    except UnicodeEncodeError:
+        return event.encode("utf-8", "backslashreplace").decode("ascii")
+    return event
 
 
 def get_recorder() -> StatsRecorder:
