@@ -9,6 +9,7 @@ properties compare each with the slow, obvious computation, for both JSON backen
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from typing import Any
 
@@ -57,6 +58,8 @@ def test_measured_sizes_equal_the_written_ones(
     v1 = json.dumps({"event": event, "data": data}, default=django_default)
     assert encoded.v1_size(codec) == len(v1)
     assert encoded.v1_text(codec) == v1
+    frame = codec.event_frame(event, encoded.v2_data_text(codec))  # type: ignore[arg-type]
+    assert codec.encode_event_measured(event, data) == (frame, len(v1), utf8_size(frame))
 
 
 RECORDS = st.lists(
@@ -105,6 +108,52 @@ def test_folded_message_counts_equal_counting_each_message(
         expected["total_bytes_original"],
         expected["total_bytes_optimized"],
     ]
+
+
+@examples(200)
+@given(records=RECORDS, max_events=st.integers(1, 5), logged=st.lists(st.booleans(), max_size=40))
+def test_logged_messages_count_as_recorded_ones(
+    records: list[tuple[str, int, int, bool, int, bool]], max_events: int, logged: list[bool]
+) -> None:
+    recorded, mixed = StatsRecorder(autostart=False), StatsRecorder(autostart=False)
+    for recorder in (recorded, mixed):
+        recorder.max_events = max_events
+        recorder.clock = lambda: 600.0
+    for index, (event, original, optimized, compressed, count, read) in enumerate(records):
+        recorded.record_message(event, original, optimized, compressed, count, log=False)
+        if not compressed and index < len(logged) and logged[index]:
+            for _ in range(count):
+                mixed.record_sent(event, original, optimized)
+        else:
+            mixed.record_message(event, original, optimized, compressed, count, log=False)
+        if read:
+            assert +mixed.counters == +recorded.counters
+    assert +mixed.counters == +recorded.counters
+    assert mixed.minutes == recorded.minutes
+
+
+def test_messages_logged_from_many_threads_while_read_are_all_counted() -> None:
+    recorder = StatsRecorder(autostart=False)
+    start = threading.Barrier(5)
+
+    def send(name: str) -> None:
+        start.wait()
+        for _ in range(5000):
+            recorder.record_sent(name, 3, 2)
+
+    threads = [threading.Thread(target=send, args=(f"e{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    while any(thread.is_alive() for thread in threads):
+        assert recorder.counters["total_messages"] <= 20_000  # folds the log meanwhile
+    for thread in threads:
+        thread.join()
+    counters = recorder.counters
+    assert counters["total_messages"] == 20_000
+    assert counters["total_bytes_original"] == 60_000
+    assert [counters[f"event:e{n}"] for n in range(4)] == [5000] * 4
+    assert sum(bucket[0] for bucket in recorder.minutes.values()) == 20_000
 
 
 @examples(300)

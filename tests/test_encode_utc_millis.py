@@ -51,6 +51,6 @@ def test_memo_is_bounded_and_kept_correct_when_cleared() -> None:
         moment = start + datetime.timedelta(seconds=n)
         text = moment.strftime("%Y-%m-%dT%H:%M:%S") + ".250Z"
         assert encode_utc_millis(text) == encode_timestamp(text)
-    assert len(timestamps._SECONDS) <= timestamps._SECONDS_MAX
+    assert len(timestamps.SECONDS_MEMO) <= timestamps._SECONDS_MAX
     assert encode_utc_millis("2025-01-01T00:00:00.000Z") == [1735689600000, 1, None]
     assert encode_utc_millis("2025-02-30T00:00:00.001Z") is None

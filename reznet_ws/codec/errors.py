@@ -67,5 +67,8 @@ def check_event_name(event: object) -> None:
     names that are not strings).
     """
     # str.__str__: the name the encoder writes, whatever a str subclass claims to equal.
-    if isinstance(event, str) and str.__str__(event) in RESERVED_EVENTS:
+    if type(event) is str:
+        if event in RESERVED_EVENTS:
+            raise ReservedEventError(event)
+    elif isinstance(event, str) and str.__str__(event) in RESERVED_EVENTS:
         raise ReservedEventError(str.__str__(event))

@@ -73,6 +73,8 @@ class Codec:
         self._dump_v1 = json.JSONEncoder(default=self.default).encode
         self._events: dict[str, str] = {}
         self._v1_heads: dict[str, int] = {}
+        #: event -> (the v2 event frame up to DATA, the length of the v1 frame up to its data).
+        self._heads: dict[str, tuple[str, int, int]] = {}
 
     @property
     def map_hash(self) -> str:
@@ -121,6 +123,11 @@ class Codec:
         (two keys that v1 writes separately and DATA as one, such as ``1`` and ``"1"``).
         Raises as :meth:`encode_data` does.
         """
+        text, size, _ = self._measured(data)
+        return text, size
+
+    def _measured(self, data: object) -> tuple[str, int | None, int]:
+        # encode_data_sized's text and v1 size, and the text's length in UTF-8.
         tally = [0, 0, 0, 0]
         value = self._encode_value(data, tally)
         extra, nulls, floats, inexact = tally
@@ -137,14 +144,46 @@ class Codec:
             ):
                 text = packed.decode("utf-8")
                 if inexact:
-                    return text, None
+                    return text, None, len(packed)
                 if floats:
                     extra += float_length_fix(packed)
-                return text, ascii_json_length(text, packed) + extra
+                if text.isascii() and "\x7f" not in text:  # ascii_json_length's common case
+                    return text, len(text) + extra, len(packed)
+                return text, ascii_json_length(text, packed) + extra, len(packed)
         text = self._dump(value)
-        if not text.isascii() and _SURROGATE.search(text):
+        if text.isascii():
+            return text, None if inexact else ascii_json_length(text) + extra, len(text)
+        if _SURROGATE.search(text):
             text = self._dump_ascii(value)
-        return text, None if inexact else ascii_json_length(text) + extra
+            return text, None if inexact else ascii_json_length(text) + extra, len(text)
+        packed = text.encode("utf-8")
+        return text, None if inexact else ascii_json_length(text, packed) + extra, len(packed)
+
+    def encode_event_measured(self, event: str, data: object) -> tuple[str, int, int]:
+        """Return the v2 event frame for ``event`` and ``data``, the length of its v1 frame and
+        its own length in UTF-8.
+
+        The v1 length is what ``len(encode_v1(event, data))`` is (the stats' original size),
+        known from the walk without writing the v1 text except in the rare case
+        :meth:`encode_data_sized` cannot know it. Raises as :meth:`encode_data` does.
+        """
+        heads = self._heads.get(event)
+        if heads is None:
+            heads = self._event_heads(event)
+        text, size, sent = self._measured(data)
+        frame = heads[0] + text + "}"
+        if size is None:
+            return frame, len(self.encode_v1(event, data)), heads[2] + sent
+        return frame, heads[1] + size, heads[2] + sent
+
+    def _event_heads(self, event: str) -> tuple[str, int, int]:
+        # The frame up to DATA; the v1 frame's length less its data's; the frame's UTF-8 length
+        # less its data's (both count the closing brace).
+        head = f'{{"_v":2,"e":{self._event_json(event)},"d":'
+        heads = (head, self.v1_size_from_data(event, 0), len(head.encode("utf-8")) + 1)
+        if len(self._heads) < _EVENT_CACHE_SIZE:
+            self._heads[event] = heads
+        return heads
 
     def encode_event(self, event: str, data: object) -> str:
         """Return the v2 event frame for ``event`` and ``data`` (encode_data, then event_frame)."""

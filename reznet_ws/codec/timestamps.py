@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from datetime import date
 
-__all__ = ["Encoded", "encode_timestamp", "encode_utc_millis", "format_timestamp"]
+__all__ = [
+    "MILLIS",
+    "SECONDS_MEMO",
+    "Encoded",
+    "encode_timestamp",
+    "encode_utc_millis",
+    "format_timestamp",
+]
 
 Encoded = int | list[object]
 
@@ -69,8 +76,9 @@ def encode_timestamp(text: str) -> Encoded | None:
     return _encode_rest(base, rest)
 
 
-# "YYYY-MM-DDTHH:MM:SS" -> the Unix ms of that second, or None when it is no timestamp's start.
-_SECONDS: dict[str, int | None] = {}
+#: "YYYY-MM-DDTHH:MM:SS" -> the Unix ms of that second, or None when it is no timestamp's start
+#: (bounded; read by the DATA walk too).
+SECONDS_MEMO: dict[str, int | None] = {}
 _SECONDS_MAX = 4096
 
 
@@ -78,24 +86,32 @@ def encode_utc_millis(text: str) -> Encoded | None:
     """Return :func:`encode_timestamp` of ``text``, faster for ``YYYY-MM-DDTHH:MM:SS.sssZ``.
 
     That form (JavaScript's ``toISOString``, Django's JSON encoder) is most timestamps on the
-    wire: its second is looked up in a bounded memo and only the milliseconds are parsed. Any
-    other string goes to :func:`encode_timestamp`; the result is the same either way.
+    wire: its second and its milliseconds are looked up (the seconds in a bounded memo), nothing
+    is parsed. Any other string goes to :func:`encode_timestamp`; the result is the same either
+    way.
     """
-    if len(text) != 24 or text[19] != "." or text[23] != "Z":
+    if len(text) != 24 or text[23] != "Z" or text[19] != ".":
         return encode_timestamp(text)
-    second = text[:19]
-    base = _SECONDS.get(second, -1)
-    if base == -1:  # never a second's ms, which are multiples of 1000
+    base = SECONDS_MEMO.get(text[:19])
+    milli = MILLIS.get(text[20:23])
+    if base is None:
+        second = text[:19]
+        if second in SECONDS_MEMO:  # not a valid second
+            return None
         encoded = encode_timestamp(second + "Z")
         base = encoded if type(encoded) is int else None
-        if len(_SECONDS) >= _SECONDS_MAX:  # time moves on: old seconds are not needed again
-            _SECONDS.clear()
-        _SECONDS[second] = base
-    digits = text[20:23]
-    if base is None or not digits.isdigit() or not digits.isascii():
+        if len(SECONDS_MEMO) >= _SECONDS_MAX:  # time moves on: old seconds are not needed again
+            SECONDS_MEMO.clear()
+        SECONDS_MEMO[second] = base
+        if base is None:
+            return None
+    if milli is None:
         return None
-    milli = int(digits)
     return base + milli if milli else [base, 1, None]
+
+
+#: "000" ... "999" -> 0 ... 999: three ASCII digits of milliseconds, looked up rather than parsed.
+MILLIS = {f"{milli:03d}": milli for milli in range(1000)}
 
 
 def _encode_rest(base: int, rest: str) -> Encoded | None:

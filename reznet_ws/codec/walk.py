@@ -18,9 +18,16 @@ from itertools import chain
 
 from .fields import FieldMap
 from .jsonvalues import json_key
-from .timestamps import encode_utc_millis, format_timestamp
+from .timestamps import MILLIS, SECONDS_MEMO, Encoded, encode_utc_millis, format_timestamp
 
-__all__ = ["Tally", "make_decoder", "make_encoder", "make_sized_encoder", "out_key"]
+__all__ = [
+    "Tally",
+    "make_decoder",
+    "make_encoder",
+    "make_sized_encoder",
+    "out_key",
+    "shape_source",
+]
 
 _NoneType = type(None)
 _SCALARS = frozenset({str, int, float, bool, _NoneType})
@@ -33,6 +40,13 @@ _LISTS = frozenset({list})
 #: that v1 writes twice and DATA once, as ``{1: a, "1": b}``).
 Tally = list[int]
 _EXTRA, _NULLS, _FLOATS, _INEXACT = range(4)
+
+#: A dict shape (its key tuple) is compiled once seen this often, if it has at most _COMPILE_KEYS
+#: keys, all exact str (see ``compile_shape`` in :func:`make_sized_encoder`).
+_COMPILE_AFTER = 4
+_COMPILE_KEYS = 48
+
+_MS_13_LOW, _MS_13_HIGH = 10**12, 10**13
 
 
 def out_key(key: str, mapping: dict[str, str], shorts: frozenset[str] | set[str]) -> str:
@@ -50,13 +64,45 @@ def _json_length(text: str) -> int:
     return len(json.dumps(text))
 
 
-def _stamp_length(encoded: int | list[object]) -> int:
+def _stamp_length(encoded: Encoded) -> int:
     # The length of the compact JSON of a timestamp encoding: ms or [ms, frac, tz].
     if type(encoded) is int:
-        return len(int.__repr__(encoded))
+        return 13 if _MS_13_LOW <= encoded < _MS_13_HIGH else len(int.__repr__(encoded))
     ms, frac, tz = encoded  # type: ignore[misc]
     tz_text = "null" if tz is None else "false" if tz is False else int.__repr__(tz)
     return len(f"[{ms},{frac},{tz_text}]")
+
+
+def shape_source(kinds: list[str], extra: int) -> str:
+    """Return the source of ``shape(obj, tally)``, the encoder of one dict shape.
+
+    ``kinds`` names, per key in order, the type its value had when the shape was compiled, or
+    ``"stamp"`` for a timestamp field; ``extra`` is what v1 writes more for the keys. The
+    function reads the values in order, checks each against its kind (others take
+    ``enc_value``), adds ``extra`` to the tally and builds the dict of the written keys ``W0``,
+    ``W1``, ... in one step.
+    """
+    lines = [
+        "def shape(obj, tally):",
+        f"    {''.join(f'v{i}, ' for i in range(len(kinds)))}= obj.values()",
+    ]
+    for index, kind in enumerate(kinds):
+        v = f"v{index}"
+        if kind == "stamp":
+            other = f"stamp_value(enc_value({v}, tally), tally)"
+            lines.append(f"    {v} = stamp_text({v}, tally) if type({v}) is str else {other}")
+        elif kind in ("str", "int", "bool"):
+            lines.append(f"    if type({v}) is not {kind}: {v} = enc_value({v}, tally)")
+        elif kind == "dict":
+            lines.append(
+                f"    {v} = enc_dict({v}, tally) if type({v}) is dict else enc_value({v}, tally)"
+            )
+        else:
+            lines.append(f"    {v} = enc_value({v}, tally)")
+    lines.append(f"    tally[0] += {extra}")
+    pairs = ", ".join(f"W{index}: v{index}" for index in range(len(kinds)))
+    lines.append(f"    return {{{pairs}}}")
+    return "\n".join(lines) + "\n"
 
 
 def make_encoder(
@@ -77,12 +123,17 @@ def make_encoder(
 
 
 def make_sized_encoder(
-    field_map: FieldMap, default: Callable[[object], object], cache_size: int = 4096
+    field_map: FieldMap,
+    default: Callable[[object], object],
+    cache_size: int = 4096,
+    compile_after: int = _COMPILE_AFTER,
 ) -> Callable[[object, Tally], object]:
     """Return ``encode(value, tally)``: :func:`make_encoder`'s function that also counts.
 
     ``tally`` is a :data:`Tally` of four zeros; the walk adds to it. The returned value may share
-    lists of scalars with ``value``: write it out before ``value`` changes.
+    lists of scalars with ``value``: write it out before ``value`` changes. A dict shape (its
+    key tuple) seen ``compile_after`` times is compiled (up to ``cache_size`` shapes): the
+    result is the same, sooner.
     """
     mapping = field_map.mapping
     shorts = frozenset(mapping.values())
@@ -99,6 +150,14 @@ def make_sized_encoder(
     # key tuple of a dict -> what v1 writes more than DATA for its keys and separators.
     shapes: dict[tuple[object, ...], int] = {}
     shapes_get = shapes.get
+    seconds_get = SECONDS_MEMO.get
+    millis_get = MILLIS.get
+    # key tuple of a dict -> its compiled encoder (see compile_shape); and how often shapes that
+    # have none yet were seen, so that only shapes that recur are compiled.
+    compiled: dict[tuple[object, ...], Callable[[dict[object, object], Tally], dict[str, object]]]
+    compiled = {}
+    compiled_get = compiled.get
+    sightings: dict[tuple[object, ...], int] = {}
 
     def shape_extra(keys: tuple[object, ...]) -> int:
         extra = 2 * len(keys) - 1 if keys else 0  # v1 writes ": " and ", "
@@ -121,6 +180,34 @@ def make_sized_encoder(
         out[written] = value
 
     def enc_dict(obj: dict[object, object], tally: Tally) -> dict[str, object]:
+        shape = compiled_get(tuple(obj))
+        if shape is not None:
+            return shape(obj, tally)
+        return enc_dict_general(obj, tally)
+
+    def compile_shape(keys: tuple[object, ...], obj: dict[object, object]) -> None:
+        # A dict shape seen often enough gets its own encoder (see shape_source). Any value of
+        # another type than the one it had here takes enc_value, so the result is the general
+        # path's for every value.
+        written = [out_key(key, mapping, shorts) for key in keys]  # type: ignore[arg-type]
+        written = [stamp_out.get(key, name) for key, name in zip(keys, written, strict=True)]
+        if len(set(written)) != len(keys):
+            return  # two keys written as one: the general path flags the size inexact
+        kinds = [
+            "stamp" if key in stamp_out else type(value).__name__
+            for key, value in zip(keys, obj.values(), strict=True)
+        ]
+        names: dict[str, object] = {f"W{index}": name for index, name in enumerate(written)}
+        names |= {
+            "enc_value": enc_value,
+            "enc_dict": enc_dict,
+            "stamp_value": stamp_value,
+            "stamp_text": stamp_text,
+        }
+        exec(shape_source(kinds, shape_extra(keys)), names)
+        compiled[keys] = names["shape"]  # type: ignore[assignment]
+
+    def enc_dict_general(obj: dict[object, object], tally: Tally) -> dict[str, object]:
         out: dict[str, object] = {}
         nulls = 0
         for key, value in obj.items():
@@ -150,6 +237,15 @@ def make_sized_encoder(
         tally[_NULLS] += nulls
         if len(out) != len(keys):
             tally[_INEXACT] = 1
+        elif 0 < len(keys) <= _COMPILE_KEYS and len(compiled) < cache_size:
+            seen = sightings.get(keys, 0) + 1
+            if seen < compile_after:
+                if len(sightings) >= cache_size:
+                    sightings.clear()
+                sightings[keys] = seen
+            elif all(type(key) is str for key in keys):
+                sightings.pop(keys, None)
+                compile_shape(keys, obj)
         return out
 
     def count_scalars(items: list[object], kinds: set[type], tally: Tally) -> None:
@@ -222,18 +318,29 @@ def make_sized_encoder(
         # ``value`` is already walked: a scalar, a dict or a list.
         kind = type(value)
         if kind is str:
-            encoded = encode_utc_millis(value)  # type: ignore[arg-type]
-            if encoded is None:
-                return value
-            # An ISO string is ASCII with nothing to escape: v1 writes its length plus quotes.
-            tally[_EXTRA] += len(value) + 2 - _stamp_length(encoded)  # type: ignore[arg-type]
-            if type(encoded) is list and encoded[2] is None:
-                tally[_NULLS] += 1
-            return encoded
+            return stamp_text(value, tally)  # type: ignore[arg-type]
         if kind is int or kind is float or kind is list:
             tally[_EXTRA] -= 2  # DATA writes [v], v1 writes v
             return [value]
         return value
+
+    def stamp_text(text: str, tally: Tally) -> object:
+        # encode_utc_millis's common case first, its memos read here: most timestamps.
+        if len(text) == 24 and text[23] == "Z" and text[19] == ".":
+            base = seconds_get(text[:19])
+            milli = millis_get(text[20:23])
+            if base is not None and milli:
+                encoded: Encoded | None = base + milli
+                tally[_EXTRA] += 26 - _stamp_length(encoded)  # type: ignore[arg-type]
+                return encoded
+        encoded = encode_utc_millis(text)
+        if encoded is None:
+            return text
+        # An ISO string is ASCII with nothing to escape: v1 writes its length plus quotes.
+        tally[_EXTRA] += len(text) + 2 - _stamp_length(encoded)
+        if type(encoded) is list and encoded[2] is None:
+            tally[_NULLS] += 1
+        return encoded
 
     return enc_value
 

@@ -93,9 +93,18 @@ class OptimizedConsumerMixin(ConsumerBase):
         since the last event of that key (docs/deltas.md); keyed events are never batched.
         """
         check_event_name(event)
-        if key is not None:
+        connection = self._connection
+        if connection is None:
+            connection = self._conn()  # raises
+        if key is None and optimize and not batch:
+            lean = connection.lean_frame(event, data)
+            if lean is not None:  # the common case, in as few steps as it takes
+                await connection.outbox.send({"type": "websocket.send", "text": lean[0]})
+                connection.sent_lean(event, *lean)
+                return
+        elif key is not None:
             check_key(key)
-        await self._conn().send_new(event, data, optimize=optimize, batch=batch, key=key)
+        await connection.send_new(event, data, optimize=optimize, batch=batch, key=key)
 
     async def send_json(self, content: Any, close: bool | int = False) -> None:
         """Send ``content`` as Channels does, smaller on v2 connections that decode content frames.

@@ -131,47 +131,51 @@ class Connection(BatchingMixin):
 
     # --------------------------------------------------------------- sending
 
-    async def send_new(
-        self, event: str, data: Any, *, optimize: bool, batch: bool, key: str | None
-    ) -> None:
-        """Called by the consumer's ``send_event``: one new event to this connection.
+    def lean_frame(self, event: str, data: Any) -> tuple[str, int, int] | None:
+        """Return ``(frame, original size, sent size)`` of an event that takes the common path.
 
-        The common case, an unkeyed, unbatched event small enough not to be gzipped to a JSON v2
-        connection, is encoded and written here directly (nothing else will need its encodings,
-        so none are kept); everything else goes through :meth:`send_event`.
+        The common path: an unkeyed, unbatched, optimized event small enough not to be gzipped,
+        to a JSON v2 connection with no batch waiting. It is encoded here, once, without the
+        caches broadcasts need; the caller sends ``frame`` with :attr:`outbox` and then calls
+        :meth:`sent_lean`. Anything else (None) goes through :meth:`send_new`.
         """
         codec = self.codec
         if (
-            codec is not None
-            and self.version == 2
-            and self.encoding == JSON
-            and optimize
-            and not batch
-            and key is None
-            and self._batch is None
-            and self.entities is None
+            codec is None
+            or self.version != 2
+            or self.encoding != JSON
+            or self._batch is not None
+            or self.entities is not None
+            or not get_config()["OPTIMIZE"]
         ):
-            config = get_config()
-            if config["OPTIMIZE"]:
-                try:
-                    text, size = codec.encode_data_sized(data)
-                except (ValueError, TypeError, RecursionError):
-                    pass  # send_event counts the fallback and sends the plain encoding
-                else:
-                    frame = codec.event_frame(event, text)
-                    if 4 * len(frame) < codec.gzip_threshold:  # too small to gzip, as UTF-8
-                        await self.outbox.send({"type": "websocket.send", "text": frame})
-                        original = (
-                            codec.v1_size_from_data(event, size)
-                            if size is not None
-                            else len(codec.encode_v1(event, data))
-                        )
-                        sent = len(frame) if frame.isascii() else len(frame.encode("utf-8"))
-                        threshold = config["LOG_PAYLOAD_THRESHOLD"]
-                        if threshold is not None and original >= threshold:
-                            log_payload(event, original, sent)
-                        get_recorder().record_message(event, original, sent, False, log=False)
-                        return
+            return None
+        try:
+            lean = codec.encode_event_measured(event, data)
+        except (ValueError, TypeError, RecursionError):
+            return None  # send_event counts the fallback and sends the plain encoding
+        if lean[2] >= codec.gzip_threshold:  # may be worth gzipping
+            return None
+        return lean
+
+    def sent_lean(self, event: str, frame: str, original: int, sent: int) -> None:
+        """Count a frame of :meth:`lean_frame` once it is sent (and log its payload)."""
+        config = get_config()
+        if config["STATS_ENABLED"]:
+            get_recorder().record_sent(event, original, sent)
+        threshold = config["LOG_PAYLOAD_THRESHOLD"]
+        if threshold is not None and original >= threshold:
+            log_payload(event, original, sent)
+
+    async def send_new(
+        self, event: str, data: Any, *, optimize: bool, batch: bool, key: str | None
+    ) -> None:
+        """Called by the consumer's ``send_event``: one new event to this connection."""
+        if optimize and not batch and key is None:
+            lean = self.lean_frame(event, data)
+            if lean is not None:
+                await self.outbox.send({"type": "websocket.send", "text": lean[0]})
+                self.sent_lean(event, *lean)
+                return
         encoded = EncodedEvent(event, data)
         await self.send_event(encoded, optimize=optimize, batch=batch, key=key)
 

@@ -98,7 +98,8 @@ class Outbox:
                 await self._send(message)
             finally:
                 self._busy = False
-                self._start_writer()
+                if self._queue:
+                    self._start_writer()
             return
         future = asyncio.get_running_loop().create_future()
         self._append(message, future)

@@ -33,6 +33,9 @@ __all__ = ["OTHER_EVENT", "StatsRecorder", "get_recorder"]
 
 logger = logging.getLogger("reznet_ws.stats")
 
+#: Messages :meth:`StatsRecorder.record_sent` logs before folding them into the counters.
+_LOG_FOLD = 1024
+
 #: The event name that stands for all events past :attr:`StatsRecorder.max_events`.
 OTHER_EVENT = "(other)"
 
@@ -71,6 +74,10 @@ class StatsRecorder(_Flushing):
         #: Event name -> ``[messages, original, optimized, compressed]`` recorded since the last
         #: read of ``counters``: a message costs four list additions, not ten counter updates.
         self._pending: dict[str, list[int]] = {}
+        #: ``(event, original, optimized)`` of the messages :meth:`record_sent` took, folded into
+        #: ``_pending`` and the current minute when counters are read (each flush) or when it
+        #: holds ``_LOG_FOLD`` of them. Appending is atomic, so it needs no lock.
+        self._log: list[tuple[str, int, int]] = []
         self.minutes: dict[int, list[int]] = {}
         #: Event name -> its four counter names (built once per name, not once per message).
         self._events: dict[str, tuple[str, str, str, str]] = {}
@@ -86,8 +93,9 @@ class StatsRecorder(_Flushing):
     @property
     def counters(self) -> Counter[str]:
         """The cumulative counts of this process; message counts are folded in when read."""
-        if self._pending:
+        if self._pending or self._log:
             with self.lock:
+                self._fold_log()
                 self._fold()
         return self._counters
 
@@ -142,6 +150,8 @@ class StatsRecorder(_Flushing):
         original, optimized = original_bytes * count, optimized_bytes * count
         minute = int(self.clock() // 60)
         with self.lock:
+            if self._log:  # first the messages logged before this one, in their order
+                self._fold_log()
             slot = self._pending.get(event)
             if slot is None:
                 if len(self._pending) >= self.max_events:
@@ -159,6 +169,51 @@ class StatsRecorder(_Flushing):
             bucket[1] += original
             bucket[2] += optimized
         self._ensure_started()
+
+    def record_sent(self, event: str, original_bytes: int, optimized_bytes: int) -> None:
+        """``record_message(event, original, optimized, False, log=False)`` for one message,
+        cheaper: for the callers that have checked ``STATS_ENABLED`` and logged the payload.
+
+        The message is appended to a log, folded when the counters are read (every flush, so
+        every ``STATS_FLUSH_INTERVAL``) or every ``_LOG_FOLD`` messages; its per-minute bucket
+        is the minute of that fold, at most one flush interval late.
+        """
+        log = self._log
+        log.append((event, original_bytes, optimized_bytes))
+        if len(log) >= _LOG_FOLD:
+            with self.lock:
+                self._fold_log()
+        if self._thread is None:
+            self._ensure_started()
+
+    def _fold_log(self) -> None:
+        # Called under ``lock``. Messages appended meanwhile (by another thread) stay in the log.
+        log = self._log
+        taken = len(log)
+        if not taken:
+            return
+        items = log[:taken]
+        del log[:taken]
+        pending = self._pending
+        original_sum = optimized_sum = 0
+        for event, original, optimized in items:
+            slot = pending.get(event)
+            if slot is None:
+                if len(pending) >= self.max_events:
+                    self._fold()
+                slot = pending[event] = [0, 0, 0, 0]
+            slot[0] += 1
+            slot[1] += original
+            slot[2] += optimized
+            original_sum += original
+            optimized_sum += optimized
+        minute = int(self.clock() // 60)
+        bucket = self.minutes.get(minute)
+        if bucket is None:
+            bucket = self.minutes[minute] = [0, 0, 0]
+        bucket[0] += taken
+        bucket[1] += original_sum
+        bucket[2] += optimized_sum
 
     def _event_keys(self, event: str) -> tuple[str, str, str, str]:
         # Called under ``lock`` for a name not seen yet; past ``max_events`` it counts as
