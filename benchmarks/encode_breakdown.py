@@ -7,8 +7,10 @@ of that stream uses:
 * ``json.dumps``: what plain Channels spends writing the v1 envelope;
 * walk: key abbreviation, timestamps and the v1-size tally (``reznet_ws.codec.walk``);
 * write: the JSON writer on the walked value (orjson or the standard library);
-* encode: the whole ``Codec.encode_data_sized`` (walk, write, the exact v1 size, checks);
-* stats: ``StatsRecorder.record_message`` on a recorder that never flushes.
+* encode: the whole ``Codec.encode_event_measured`` (walk, write, checks, the frame, the exact
+  v1 size and the frame's UTF-8 size), what ``send_event`` calls;
+* stats: ``StatsRecorder.record_sent`` (what ``send_event`` calls) on a recorder that never
+  flushes (it folds its log every 1,024 messages, as a running one does).
 
 The rest of ``send_event`` (the event object, framing, the connection and its outbox) is its
 measured total minus encode and stats; plain Channels' rest is its total minus ``json.dumps``.
@@ -56,8 +58,8 @@ def _parts(parts: list[Items], field_map: FieldMap) -> dict[str, float]:
         "json_dumps": _best(lambda e, d: json.dumps({"event": e, "data": d}), parts),
         "walk": _best(lambda e, d: walk(d, [0, 0, 0, 0]), parts),
         "write": _best(lambda e, v: write(v), walked),
-        "encode": _best(lambda e, d: codec.encode_data_sized(d), parts),
-        "stats": _best(lambda e, d: recorder.record_message(e, 300, 200, False, log=False), parts),
+        "encode": _best(lambda e, d: codec.encode_event_measured(e, d), parts),
+        "stats": _best(lambda e, d: recorder.record_sent(e, 300, 200), parts),
     }
 
 
@@ -88,7 +90,7 @@ def render_breakdown(r: dict[str, Any]) -> list[str]:
         "benchmarks/encode_breakdown.py):",
         "",
         "| JSON backend | stream | plain: `json.dumps` + rest = total "
-        "| ours: walk | write | encode (walk + write + v1 size) | stats | rest | total |",
+        "| ours: walk | write | encode (walk + write + frame + sizes) | stats | rest | total |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for backend, streams in r["breakdown"].items():

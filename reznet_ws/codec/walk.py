@@ -1,4 +1,4 @@
-"""The DATA walk of protocol section 4: normalize, abbreviate keys, encode timestamps, and back.
+"""The DATA walk of protocol section 4: normalize, abbreviate keys, encode timestamps.
 
 Encoding is on the hot path of every message, so the encoder is a set of closures built once per
 codec over precomputed dicts: a key costs one dict lookup, a scalar value a few identity checks,
@@ -18,16 +18,10 @@ from itertools import chain
 
 from .fields import FieldMap
 from .jsonvalues import json_key
-from .timestamps import MILLIS, SECONDS_MEMO, Encoded, encode_utc_millis, format_timestamp
+from .shapes import COMPILE_AFTER, COMPILE_KEYS, shape_source
+from .timestamps import MILLIS, SECONDS_MEMO, Encoded, encode_utc_millis
 
-__all__ = [
-    "Tally",
-    "make_decoder",
-    "make_encoder",
-    "make_sized_encoder",
-    "out_key",
-    "shape_source",
-]
+__all__ = ["Tally", "make_encoder", "make_sized_encoder", "out_key"]
 
 _NoneType = type(None)
 _SCALARS = frozenset({str, int, float, bool, _NoneType})
@@ -40,11 +34,6 @@ _LISTS = frozenset({list})
 #: that v1 writes twice and DATA once, as ``{1: a, "1": b}``).
 Tally = list[int]
 _EXTRA, _NULLS, _FLOATS, _INEXACT = range(4)
-
-#: A dict shape (its key tuple) is compiled once seen this often, if it has at most _COMPILE_KEYS
-#: keys, all exact str (see ``compile_shape`` in :func:`make_sized_encoder`).
-_COMPILE_AFTER = 4
-_COMPILE_KEYS = 48
 
 _MS_13_LOW, _MS_13_HIGH = 10**12, 10**13
 
@@ -73,38 +62,6 @@ def _stamp_length(encoded: Encoded) -> int:
     return len(f"[{ms},{frac},{tz_text}]")
 
 
-def shape_source(kinds: list[str], extra: int) -> str:
-    """Return the source of ``shape(obj, tally)``, the encoder of one dict shape.
-
-    ``kinds`` names, per key in order, the type its value had when the shape was compiled, or
-    ``"stamp"`` for a timestamp field; ``extra`` is what v1 writes more for the keys. The
-    function reads the values in order, checks each against its kind (others take
-    ``enc_value``), adds ``extra`` to the tally and builds the dict of the written keys ``W0``,
-    ``W1``, ... in one step.
-    """
-    lines = [
-        "def shape(obj, tally):",
-        f"    {''.join(f'v{i}, ' for i in range(len(kinds)))}= obj.values()",
-    ]
-    for index, kind in enumerate(kinds):
-        v = f"v{index}"
-        if kind == "stamp":
-            other = f"stamp_value(enc_value({v}, tally), tally)"
-            lines.append(f"    {v} = stamp_text({v}, tally) if type({v}) is str else {other}")
-        elif kind in ("str", "int", "bool"):
-            lines.append(f"    if type({v}) is not {kind}: {v} = enc_value({v}, tally)")
-        elif kind == "dict":
-            lines.append(
-                f"    {v} = enc_dict({v}, tally) if type({v}) is dict else enc_value({v}, tally)"
-            )
-        else:
-            lines.append(f"    {v} = enc_value({v}, tally)")
-    lines.append(f"    tally[0] += {extra}")
-    pairs = ", ".join(f"W{index}: v{index}" for index in range(len(kinds)))
-    lines.append(f"    return {{{pairs}}}")
-    return "\n".join(lines) + "\n"
-
-
 def make_encoder(
     field_map: FieldMap, default: Callable[[object], object], cache_size: int = 4096
 ) -> Callable[[object], object]:
@@ -126,7 +83,7 @@ def make_sized_encoder(
     field_map: FieldMap,
     default: Callable[[object], object],
     cache_size: int = 4096,
-    compile_after: int = _COMPILE_AFTER,
+    compile_after: int = COMPILE_AFTER,
 ) -> Callable[[object, Tally], object]:
     """Return ``encode(value, tally)``: :func:`make_encoder`'s function that also counts.
 
@@ -237,7 +194,7 @@ def make_sized_encoder(
         tally[_NULLS] += nulls
         if len(out) != len(keys):
             tally[_INEXACT] = 1
-        elif 0 < len(keys) <= _COMPILE_KEYS and len(compiled) < cache_size:
+        elif 0 < len(keys) <= COMPILE_KEYS and len(compiled) < cache_size:
             seen = sightings.get(keys, 0) + 1
             if seen < compile_after:
                 if len(sightings) >= cache_size:
@@ -343,51 +300,3 @@ def make_sized_encoder(
         return encoded
 
     return enc_value
-
-
-def make_decoder(field_map: FieldMap) -> Callable[[object], object]:
-    """Return a function that decodes a parsed DATA value back to the plain JSON value.
-
-    The function raises :class:`ValueError` for a timestamp encoding that cannot be formatted
-    (for example an ``ms`` outside years 0001-9999).
-    """
-    kin = field_map.inverse
-    stamps = field_map.timestamp_fields
-
-    def dec_dict(obj: dict[str, object]) -> dict[str, object]:
-        out: dict[str, object] = {}
-        for written, value in obj.items():
-            key = kin.get(written)
-            if key is None:
-                key = written[1:] if written.startswith("~") else written
-            if key in stamps:
-                out[key] = dec_stamp(value)
-            else:
-                kind = type(value)
-                if kind is dict:
-                    value = dec_dict(value)  # type: ignore[arg-type]
-                elif kind is list:
-                    value = [dec_value(item) for item in value]  # type: ignore[attr-defined]
-                out[key] = value
-        return out
-
-    def dec_stamp(value: object) -> object:
-        kind = type(value)
-        if kind is int or (kind is float and value.is_integer()):  # type: ignore[attr-defined]
-            return format_timestamp(value)
-        if kind is list:
-            if len(value) == 3:  # type: ignore[arg-type]
-                return format_timestamp(*value)  # type: ignore[misc]
-            if len(value) == 1:  # type: ignore[arg-type]
-                return dec_value(value[0])  # type: ignore[index]
-        return dec_value(value)
-
-    def dec_value(value: object) -> object:
-        kind = type(value)
-        if kind is dict:
-            return dec_dict(value)  # type: ignore[arg-type]
-        if kind is list:
-            return [dec_value(item) for item in value]  # type: ignore[attr-defined]
-        return value
-
-    return dec_value

@@ -21,7 +21,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from ..codec.content import accepts_content
 from ..codec.delta import check_key
-from ..codec.errors import check_event_name
+from ..codec.errors import RESERVED_EVENTS, check_event_name
 from ..conf import get_config
 from ..delivery.connection import Connection
 from ..delivery.keyed import resync
@@ -92,15 +92,17 @@ class OptimizedConsumerMixin(ConsumerBase):
         ``key`` makes it a keyed event: clients that negotiated deltas get only what changed
         since the last event of that key (docs/deltas.md); keyed events are never batched.
         """
-        check_event_name(event)
+        if type(event) is not str or event in RESERVED_EVENTS:
+            check_event_name(event)
         connection = self._connection
         if connection is None:
             connection = self._conn()  # raises
         if key is None and optimize and not batch:
             lean = connection.lean_frame(event, data)
             if lean is not None:  # the common case, in as few steps as it takes
-                await connection.outbox.send({"type": "websocket.send", "text": lean[0]})
-                connection.sent_lean(event, *lean)
+                frame, original, sent = lean
+                await connection.outbox.send({"type": "websocket.send", "text": frame})
+                connection.sent_lean(event, original, sent)
                 return
         elif key is not None:
             check_key(key)

@@ -13,9 +13,11 @@ that a broadcast whose frame can be written as prepared skips it (:mod:`.prepare
 4. stats: one record per frame, or, for a broadcast, counted into the hub's tally, which records
    each encoding of the broadcast once with its recipient count.
 
-The application's ``send_json(content)`` goes down :meth:`Connection.send_content` (a content
-frame, for clients that decode them) or :meth:`Connection.send_text` (its v1 text): after any
-queued batch, counted under the event name ``(send_json)``.
+The class keeps this pipeline, the connection's lifetime and the plain path of a broadcast; its
+other halves have their own modules: the consumer's common event (:mod:`.lean_send`), the
+application's ``send_json`` content (:mod:`.content_send`), batching (:mod:`.batch_send`), and
+a broadcast's branches for group streams, keyed events and entity references
+(:mod:`.feature_delivery`).
 """
 
 from __future__ import annotations
@@ -28,16 +30,17 @@ from typing import Any
 
 from ..batching import BatchBuffer
 from ..codec import Codec
-from ..codec.content import CONTENT_EVENT, content_frame, encode_content, encode_v1_content
 from ..codec.entities import EntityTable
 from ..codec.msgpack_frames import JSON, MSGPACK
 from ..conf import get_config
 from ..encoding import EncodedEvent
-from ..stats import get_recorder, log_payload
-from . import entities, keyed, keyed_groups, msgpack_send
+from ..stats import get_recorder
+from . import entities, feature_delivery, keyed, msgpack_send
 from .batch_send import BatchingMixin
+from .content_send import ContentSendMixin
 from .drops import report_drop, report_fault
 from .keyed import KeyedStreams
+from .lean_send import LeanSendMixin
 from .outbox import Outbox, Send
 from .prepared import Broadcast, DeflateParams
 
@@ -52,8 +55,11 @@ CLOSE_TOO_SLOW = 4009
 #: Deliveries of one broadcast counted by (original bytes, sent bytes, compressed).
 Tally = Counter[tuple[int, int, bool]]
 
+#: The reasons of ``send_json`` fallbacks logged so far: each is logged once per process.
+_fallbacks_logged: set[str] = set()
 
-class Connection(BatchingMixin):
+
+class Connection(LeanSendMixin, ContentSendMixin, BatchingMixin):
     """The outbound state of one WebSocket, shared by its consumer and the hub."""
 
     def __init__(self, send: Send) -> None:
@@ -131,54 +137,6 @@ class Connection(BatchingMixin):
 
     # --------------------------------------------------------------- sending
 
-    def lean_frame(self, event: str, data: Any) -> tuple[str, int, int] | None:
-        """Return ``(frame, original size, sent size)`` of an event that takes the common path.
-
-        The common path: an unkeyed, unbatched, optimized event small enough not to be gzipped,
-        to a JSON v2 connection with no batch waiting. It is encoded here, once, without the
-        caches broadcasts need; the caller sends ``frame`` with :attr:`outbox` and then calls
-        :meth:`sent_lean`. Anything else (None) goes through :meth:`send_new`.
-        """
-        codec = self.codec
-        if (
-            codec is None
-            or self.version != 2
-            or self.encoding != JSON
-            or self._batch is not None
-            or self.entities is not None
-            or not get_config()["OPTIMIZE"]
-        ):
-            return None
-        try:
-            lean = codec.encode_event_measured(event, data)
-        except (ValueError, TypeError, RecursionError):
-            return None  # send_event counts the fallback and sends the plain encoding
-        if lean[2] >= codec.gzip_threshold:  # may be worth gzipping
-            return None
-        return lean
-
-    def sent_lean(self, event: str, frame: str, original: int, sent: int) -> None:
-        """Count a frame of :meth:`lean_frame` once it is sent (and log its payload)."""
-        config = get_config()
-        if config["STATS_ENABLED"]:
-            get_recorder().record_sent(event, original, sent)
-        threshold = config["LOG_PAYLOAD_THRESHOLD"]
-        if threshold is not None and original >= threshold:
-            log_payload(event, original, sent)
-
-    async def send_new(
-        self, event: str, data: Any, *, optimize: bool, batch: bool, key: str | None
-    ) -> None:
-        """Called by the consumer's ``send_event``: one new event to this connection."""
-        if optimize and not batch and key is None:
-            lean = self.lean_frame(event, data)
-            if lean is not None:
-                await self.outbox.send({"type": "websocket.send", "text": lean[0]})
-                self.sent_lean(event, *lean)
-                return
-        encoded = EncodedEvent(event, data)
-        await self.send_event(encoded, optimize=optimize, batch=batch, key=key)
-
     async def send_event(
         self,
         encoded: EncodedEvent,
@@ -225,39 +183,6 @@ class Connection(BatchingMixin):
         await self._write(payload, push)
         self._count(encoded.event, encoded.v1_size(codec), size, compressed, tally)
 
-    async def send_content(self, content: Any, v1_text: str | None = None) -> None:
-        """Send ``send_json`` content as a content frame (v2 clients that decode them).
-
-        ``v1_text`` is the consumer's own ``encode_json`` text when it overrides it (``content``
-        is then that text parsed); None means ``json.dumps(content)``. Content the strict
-        encoding refuses (NaN, a ``datetime``, too deep) goes out as that v1 text instead,
-        counted as a fallback; what ``json.dumps`` refuses raises, as in plain Channels.
-        """
-        if self.encoding == MSGPACK:
-            await msgpack_send.send_content(self, content, v1_text)
-            return
-        codec = self._codec()
-        try:
-            data_text, original = encode_content(codec, content)
-        except (ValueError, TypeError, RecursionError) as exc:
-            text = encode_v1_content(content) if v1_text is None else v1_text  # may raise, as v1
-            _report_fallback(exc)
-            await self.send_text(text)
-            return
-        await self.flush_batch()
-        payload, compressed = codec.finalize(content_frame(data_text), allow_gzip=not self.deflate)
-        await self._write(payload, False)
-        if original is None or v1_text is not None:
-            original = len(encode_v1_content(content) if v1_text is None else v1_text)
-        get_recorder().record_message(CONTENT_EVENT, original, _size(payload), compressed)
-
-    async def send_text(self, text: str) -> None:
-        """Send ``send_json``'s v1 text as it is (after any queued batch), counted as content."""
-        await self.flush_batch()
-        await self._write(text, False)
-        size = _size(text)
-        get_recorder().record_message(CONTENT_EVENT, size, size, False)
-
     async def send_raw(self, event: str, data: Any) -> None:
         """Send a control event (``connection_established``, ``error``, ``stats_response``)."""
         codec = self._codec()
@@ -290,6 +215,15 @@ class Connection(BatchingMixin):
             get_recorder().record_message(event, original, size, compressed, log=False)
         else:
             tally[original, size, compressed] += 1
+
+    @staticmethod
+    def _report_fallback(exc: BaseException) -> None:
+        # Called by send_content for content the strict encoding refused.
+        reason = type(exc).__name__
+        get_recorder().record_fallback(reason)
+        if reason not in _fallbacks_logged:
+            _fallbacks_logged.add(reason)
+            logger.warning("send_json content sent in the plain encoding (%s: %s)", reason, exc)
 
     # ----------------------------------------------------- broadcasts (the hub)
 
@@ -324,19 +258,11 @@ class Connection(BatchingMixin):
             return True
         self._slow_drops = 0
         if broadcast.stream is not None and self.stream_mode:
-            written = self._deliver_stream(broadcast, tally)
+            written = feature_delivery.deliver_stream(self, broadcast, tally)
             if written is not None:
                 return written
-        if broadcast.keyed is not None and self.keyed is not None and self.codec is not None:
-            if self._batch_pending() or self.deflate:
-                return False
-            written = keyed_groups.deliver(self, broadcast, tally)
-            if written is not None:
-                return written
-        if broadcast.batch and broadcast.flusher is not None and self._queue_broadcast(broadcast):
-            return True
-        if self.entities is not None and broadcast.keyed is None and self.codec is not None:
-            written = entities.deliver(self, broadcast, tally)
+        if broadcast.keyed is not None or broadcast.batch or self.entities is not None:
+            written = feature_delivery.deliver_features(self, broadcast, tally)
             if written is not None:
                 return written
         if broadcast.batch or self.codec is None or self._batch_pending():
@@ -356,42 +282,10 @@ class Connection(BatchingMixin):
             msgpack_send.count(self, 1, original, size)
         return True
 
-    def _deliver_stream(self, broadcast: Broadcast, tally: Tally | None) -> bool | None:
-        # None: not a stream frame for this member; False: deliver_async decides and writes.
-        stream, outbox = broadcast.stream, self.outbox
-        assert stream is not None
-        if not outbox.direct or (self._batch is not None and self._batch.size > 0):
-            return False
-        frame = stream.frame_for(self, broadcast)
-        if frame is None:
-            return None
-        if not outbox.write_frame(frame[0]):
-            return False
-        if tally is None:
-            self._count(broadcast.encoded.event, frame[2], len(frame[1]), True, None)
-        else:
-            tally[frame[2], len(frame[1]), True] += 1
-        if self.encoding == MSGPACK:  # bytes per encoding: a msgpack stream's frames too
-            msgpack_send.count(self, 1, frame[2], len(frame[1]))
-        return True
-
     async def deliver_async(self, broadcast: Broadcast, tally: Tally | None = None) -> None:
         """The awaited path of a broadcast :meth:`deliver` could not write at once."""
-        stream = broadcast.stream
-        if stream is not None and self.stream_mode:
-            frame = stream.frame_for(self, broadcast)
-            if frame is not None:
-                await self.flush_batch(push=True)
-                await self._write(frame[1], True)
-                self._count(broadcast.encoded.event, frame[2], len(frame[1]), True, tally)
-                if self.encoding == MSGPACK:  # bytes per encoding (msgpack_send)
-                    msgpack_send.count(self, 1, frame[2], len(frame[1]))
-                return
-        if broadcast.keyed is not None and self.keyed is not None:
-            if await keyed_groups.deliver_async(self, broadcast, tally):
-                return
-        if self.entities is not None and broadcast.keyed is None and self.codec is not None:
-            if await entities.deliver_async(self, broadcast, tally):
+        if broadcast.stream is not None or broadcast.keyed is not None or self.entities is not None:
+            if await feature_delivery.deliver_async(self, broadcast, tally):
                 return
         await self.send_event(
             broadcast.encoded,
@@ -410,20 +304,3 @@ class Connection(BatchingMixin):
             await self.outbox.send({"type": "websocket.close", "code": CLOSE_TOO_SLOW})
         except Exception as exc:  # the connection went away meanwhile
             logger.debug("Closing a slow client failed: %r", exc)
-
-
-_fallbacks_logged: set[str] = set()
-
-
-def _size(payload: str | bytes) -> int:
-    if isinstance(payload, bytes) or payload.isascii():
-        return len(payload)
-    return len(payload.encode("utf-8"))
-
-
-def _report_fallback(exc: BaseException) -> None:
-    reason = type(exc).__name__
-    get_recorder().record_fallback(reason)
-    if reason not in _fallbacks_logged:
-        _fallbacks_logged.add(reason)
-        logger.warning("send_json content sent in the plain encoding (%s: %s)", reason, exc)

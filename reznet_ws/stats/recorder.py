@@ -7,8 +7,10 @@ sent again unchanged, with the same number, until it is; the store adds a number
 that timed out but was applied anyway is not counted twice. Counts recorded meanwhile go into the
 next batch.
 
-The flushing itself (batches, acknowledgement, retries) is in :mod:`.flushing`; this module
-holds the counting on the message path, the flush thread and the process-wide instance.
+The flushing itself (batches, acknowledgement, retries) is in :mod:`.flushing`, and the named
+counters of each feature (batches, streams, deltas, entities, connections...) in :mod:`.counting`;
+this module holds the counting on the message path, the flush thread and the process-wide
+instance.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from ..conf import get_config
+from .counting import _Counting, _storable
 from .flushing import _Batch, _Flushing
 from .payload_log import log_payload
 from .store import StatsStore, StatsUnavailable
@@ -45,7 +48,7 @@ def _new_process_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class StatsRecorder(_Flushing):
+class StatsRecorder(_Counting, _Flushing):
     """Accumulates counters in process; a daemon thread flushes them every ``STATS_FLUSH_INTERVAL``.
 
     ``counters`` holds the cumulative counts of this process (flat names such as
@@ -233,107 +236,6 @@ class StatsRecorder(_Flushing):
         self._events[event] = keys
         return keys
 
-    def _add(self, *pairs: tuple[str, int]) -> None:
-        if not self.enabled():
-            return
-        with self.lock:
-            for name, n in pairs:
-                self.counters[name] += n
-        self._ensure_started()
-
-    def record_batch(self, size: int) -> None:
-        """Called once per batch frame sent, with the number of events in it."""
-        self._add(("batches", 1), ("batched_messages", size))
-
-    def record_stream(self, frames: int, size: int, original: int, codec: str = "deflate") -> None:
-        """Called once per broadcast sent in a group stream: its frames, their bytes (frame
-        headers included), what plain JSON (v1) would have sent, and the stream's codec."""
-        self._add(
-            ("stream_frames", frames),
-            ("stream_bytes", size),
-            ("stream_original", original),
-            (f"stream_bytes:{codec}", size),
-            (f"stream_frames:{codec}", frames),
-        )
-
-    def record_error(self, code: str) -> None:
-        """Called once per rejected client message (``code`` as in docs/protocol.md)."""
-        self._add((f"error:{code}", 1))
-
-    def record_fallback(self, reason: str) -> None:
-        """Called when a payload could not be optimized and went out in the plain encoding."""
-        self._add((f"fallback:{reason}", 1))
-
-    def record_delta(self, event: str, deltas: int, fulls: int, saved: int) -> None:
-        """Called per keyed send (per broadcast, once): delta and full frames, bytes saved."""
-        self._add(
-            ("delta_frames", deltas),
-            ("delta_full", fulls),
-            ("delta_bytes_saved", saved),
-            (f"delta_frames:{_storable(event)}", deltas),
-            (f"delta_full:{_storable(event)}", fulls),
-        )
-
-    def record_delta_evicted(self, count: int = 1) -> None:
-        """Called when a key's last version is evicted (``DELTA_MAX_KEYS`` / ``_BYTES``)."""
-        self._add(("delta_evicted", count))
-
-    def record_entities(self, refs: int, defined: int, saved: int, evicted: int) -> None:
-        """Called per event with entity references (per broadcast, once): docs/deltas.md."""
-        self._add(
-            ("entity_refs", refs),
-            ("entity_defs", defined),
-            ("entity_bytes_saved", saved),
-            ("entity_evicted", evicted),
-        )
-
-    def record_entity_resync(self) -> None:
-        """Called when a client reports a reference it could not resolve."""
-        self._add(("entity_resync", 1))
-
-    def record_delta_resync(self, count: int = 1) -> None:
-        """Called when a client asks for full objects of keys it could not continue."""
-        self._add(("delta_resync", count))
-
-    def record_encoding(self, encoding: str, messages: int, original: int, sent: int) -> None:
-        """Called for the events sent over connections of a non-JSON ``encoding`` (``msgpack``).
-
-        ``messages`` events, ``original`` bytes as v1, ``sent`` bytes sent; every connection
-        adds up a few frames before calling (see :mod:`reznet_ws.delivery.msgpack_send`).
-        """
-        self._add(
-            (f"encoding_messages:{encoding}", messages),
-            (f"encoding_original:{encoding}", original),
-            (f"encoding_sent:{encoding}", sent),
-        )
-
-    def connection_opened(self, version: int) -> None:
-        """Called when a connection is accepted with protocol ``version`` (1 or 2)."""
-        self._add(
-            ("active_connections", 1), (f"connections:v{version}", 1), (f"opened:v{version}", 1)
-        )
-
-    def connection_closed(self, version: int) -> None:
-        """Called when an accepted connection ends."""
-        self._add(("active_connections", -1), (f"connections:v{version}", -1))
-
-    def record_wire_bytes(self, sent: int, received: int, deflate: bool | None = None) -> None:
-        """Called by the server with the bytes a connection wrote to / read from the socket.
-
-        ``deflate``: whether the connection negotiated permessage-deflate (None: unknown), to
-        split the bytes by transport.
-        """
-        if deflate is None:
-            self._add(("wire_bytes_sent", sent), ("wire_bytes_received", received))
-            return
-        transport = "deflate" if deflate else "plain"
-        self._add(
-            ("wire_bytes_sent", sent),
-            ("wire_bytes_received", received),
-            (f"wire_bytes_sent:{transport}", sent),
-            (f"wire_bytes_received:{transport}", received),
-        )
-
     def _ensure_started(self) -> None:
         if self._thread is None and self.autostart:
             self.start()
@@ -407,17 +309,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _storable(event: str) -> str:
-    """Return ``event`` as a cache key can hold it: lone surrogates (valid in a Python string and
-    in JSON, not in UTF-8) written as ``\\udXXX`` escapes, so one odd name cannot stop the
-    flushes of every count."""
-    try:
-        event.encode("utf-8")
-    except UnicodeEncodeError:
-        return event.encode("utf-8", "backslashreplace").decode("ascii")
-    return event
 
 
 def get_recorder() -> StatsRecorder:

@@ -1,0 +1,51 @@
+"""Compiled dict shapes: the DATA walk's encoder for one recurring key tuple, as source.
+
+Most data a server sends is made of dicts whose keys recur (records, events of one type). Once the
+walk (:mod:`.walk`) has seen a key tuple ``COMPILE_AFTER`` times, it compiles an encoder for it
+from :func:`shape_source`: the values unpacked in order, one type check each against the type
+seen when compiling, v1's extra length for the keys as a constant, and the result built by one
+dict display. A value of another type goes through the general walk, so the result never
+depends on the types seen when compiling. The source holds only generated names (``v0``,
+``W0``, ...) and integers, never a key or a value.
+"""
+
+from __future__ import annotations
+
+__all__ = ["COMPILE_AFTER", "COMPILE_KEYS", "shape_source"]
+
+#: A dict shape (its key tuple) is compiled once seen this often, if it has at most
+#: ``COMPILE_KEYS`` keys, all exact str.
+COMPILE_AFTER = 4
+COMPILE_KEYS = 48
+
+
+def shape_source(kinds: list[str], extra: int) -> str:
+    """Return the source of ``shape(obj, tally)``, the encoder of one dict shape.
+
+    ``kinds`` names, per key in order, the type its value had when the shape was compiled, or
+    ``"stamp"`` for a timestamp field; ``extra`` is what v1 writes more for the keys. The
+    function reads the values in order, checks each against its kind (others take
+    ``enc_value``), adds ``extra`` to the tally and builds the dict of the written keys ``W0``,
+    ``W1``, ... in one step.
+    """
+    lines = [
+        "def shape(obj, tally):",
+        f"    {''.join(f'v{i}, ' for i in range(len(kinds)))}= obj.values()",
+    ]
+    for index, kind in enumerate(kinds):
+        v = f"v{index}"
+        if kind == "stamp":
+            other = f"stamp_value(enc_value({v}, tally), tally)"
+            lines.append(f"    {v} = stamp_text({v}, tally) if type({v}) is str else {other}")
+        elif kind in ("str", "int", "bool"):
+            lines.append(f"    if type({v}) is not {kind}: {v} = enc_value({v}, tally)")
+        elif kind == "dict":
+            lines.append(
+                f"    {v} = enc_dict({v}, tally) if type({v}) is dict else enc_value({v}, tally)"
+            )
+        else:
+            lines.append(f"    {v} = enc_value({v}, tally)")
+    lines.append(f"    tally[0] += {extra}")
+    pairs = ", ".join(f"W{index}: v{index}" for index in range(len(kinds)))
+    lines.append(f"    return {{{pairs}}}")
+    return "\n".join(lines) + "\n"
