@@ -71,6 +71,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("EXAMPLE_DB", str(BASE_DIR / "db.sqlite3")),
+        # Consumers, agents and views write at once: writers queue for the lock (up to 20 s)
+        # instead of failing with "database is locked" when a transaction upgrades its lock.
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
 }
 

@@ -43,6 +43,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1360, "height": 820}
+#: Milliseconds Playwright waits for Chromium to start, for a page, for a selector: a bound on a
+#: hang only (a busy machine starts a browser slowly), never a decision of a test.
+PLAYWRIGHT_TIMEOUT_MS = 120_000
+#: Seconds a WebSocket client of the tests waits to connect or for a frame: a bound on a hang.
+CLIENT_TIMEOUT = 60.0
 STATIC = ROOT / "reznet_ws" / "static" / "reznet_ws"
 
 
@@ -196,8 +201,11 @@ def local_page(port: int, mounts: dict[str, Path] | None = None) -> Iterator[Loc
 
     with sync_playwright() as playwright:
         args = [*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"]
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=args, timeout=PLAYWRIGHT_TIMEOUT_MS
+        )
         page = browser.new_page()
+        page.set_default_timeout(PLAYWRIGHT_TIMEOUT_MS)
         origin = f"http://127.0.0.1:{port}"
         page.route(f"{origin}/**", serve)
         local = LocalPage(page, WireTap(page), [])
@@ -251,7 +259,7 @@ class V1Client:
                 f"ws://127.0.0.1:{self.port}/ws/chat/",
                 origin=f"http://127.0.0.1:{self.port}",  # type: ignore[arg-type]
                 compression=None,
-                open_timeout=10,
+                open_timeout=CLIENT_TIMEOUT,
             )
         )
         return self
@@ -259,7 +267,7 @@ class V1Client:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def receive(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+    def receive(self, count: int, timeout: float = CLIENT_TIMEOUT) -> list[dict[str, Any]]:
         """Receive ``count`` more frames; return every event received so far."""
         for _ in range(count):
             frame = self.ws.recv(timeout=timeout)

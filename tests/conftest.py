@@ -3,6 +3,7 @@ stats recorder, the users of the permission matrices."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
@@ -26,7 +27,10 @@ def _redis_answers(url: str) -> bool:
     except ImportError:
         return False
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+        # Generous: a Redis shared with other test runs may be slow to answer on a busy machine.
+        client = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=10)
+        with client:
+            return bool(client.ping())
     except Exception:
         return False
 
@@ -88,28 +92,113 @@ def port() -> Iterator[int]:
     yield free_port()
 
 
+#: Starts of a server process whose port was taken between ``free_port()`` and its listening.
+_START_ATTEMPTS = 5
+
+
+#: Seconds Channels' test communicators wait by default (theirs is 1 s, which a busy machine can
+#: exceed between two steps of a healthy test). Explicit timeouts are left as they are.
+COMMUNICATOR_TIMEOUT = 30.0
+
+
+def _patient_communicators() -> None:
+    from asgiref.testing import ApplicationCommunicator
+    from channels.testing import WebsocketCommunicator
+
+    waits = {
+        WebsocketCommunicator: ("connect", "receive_from", "receive_json_from", "disconnect"),
+        ApplicationCommunicator: ("receive_output", "wait"),
+    }
+    for cls, names in waits.items():
+        for name in names:
+            original = cls.__dict__[name]
+
+            def patient(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+                if not args and "timeout" not in kwargs:
+                    kwargs["timeout"] = COMMUNICATOR_TIMEOUT
+                return __original(self, *args, **kwargs)
+
+            functools.update_wrapper(patient, original)
+            setattr(cls, name, patient)
+
+
+_patient_communicators()
+
+
+#: Seconds a daphne-based server under test waits for the application to accept a WebSocket.
+#: daphne rejects a handshake the application has not answered within 5 s with HTTP 403; a fresh
+#: process on a busy machine (importing Django, connecting to Redis) can take longer than that.
+HANDSHAKE_TIMEOUT = "120"
+
+
+def patient_handshakes(argv: list[str]) -> list[str]:
+    """Return ``argv`` of a daphne, reznet-daphne or ``runserver`` process with
+    :data:`HANDSHAKE_TIMEOUT` (unless it sets its own); other servers' argv unchanged."""
+    if "runserver" in argv:
+        flag = "--websocket_handshake_timeout"
+    elif any(
+        arg in ("daphne", "reznet_ws.server.cli") or arg.endswith("reznet-daphne") for arg in argv
+    ):
+        flag = "--websocket_connect_timeout"
+    else:
+        return argv
+    return argv if flag in argv else [*argv, flag, HANDSHAKE_TIMEOUT]
+
+
 class ServerProcess:
-    """A real server process (daphne or reznet-daphne) on 127.0.0.1, stopped at teardown."""
+    """A real server process (daphne, reznet-daphne, uvicorn, runserver) on 127.0.0.1.
+
+    The constructor returns once the process listens. ``port`` comes from :func:`free_port`, and
+    another process may take it before the server listens: a server that exits with "address
+    already in use" is started again on another free port (every argument equal to the port or
+    ending in ``:<port>`` is rewritten), so callers read the port from :attr:`port`.
+    """
+
+    #: Seconds a server has to start listening: only a bound on a hang (a busy machine starts
+    #: Django, Twisted and the app slowly), never a decision of a test.
+    start_timeout = 120.0
 
     def __init__(self, argv: list[str], port: int, env: dict[str, str] | None = None) -> None:
+        self.port = port
+        self._argv = patient_handshakes(list(argv))
+        self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            self._spawn()
+            try:
+                self.wait_ready(self.start_timeout)
+                return
+            except RuntimeError:
+                if attempt == _START_ATTEMPTS or "address already in use" not in (
+                    self.output().lower()
+                ):
+                    raise
+            self._move_to(free_port())
+
+    def _spawn(self) -> None:
         import subprocess
         import sys
         import tempfile
 
-        self.port = port
         self._final_output: str | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, *argv],
+            [sys.executable, *self._argv],
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env=full_env,
+            env=self._env,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         )
-        self.wait_ready()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def _move_to(self, port: int) -> None:
+        old, new = str(self.port), str(port)
+        self._argv = [
+            new if arg == old else arg[: -len(old)] + new if arg.endswith(f":{old}") else arg
+            for arg in self._argv
+        ]
+        self.port = port
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Return once this process accepts connections on :attr:`port`; raise if it exits."""
         import time
 
         deadline = time.monotonic() + timeout
@@ -119,13 +208,16 @@ class ServerProcess:
                 self.stop()
                 raise RuntimeError(f"server exited early:\n{output}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5):
+                    pass
             except OSError:
-                time.sleep(0.1)
+                time.sleep(0.1)  # poll interval, not a wait for a condition
+                continue
+            if self.proc.poll() is None:  # the listener is not a process that exited since
+                return
         output = self.output()
         self.stop()
-        raise RuntimeError(f"server did not listen on {self.port}:\n{output}")
+        raise RuntimeError(f"server did not listen on {self.port} in {timeout} s:\n{output}")
 
     def output(self) -> str:
         """Return what the server printed (kept after ``stop()``, which deletes the log file)."""
@@ -140,10 +232,10 @@ class ServerProcess:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(5)
+                self.proc.wait(30)
         self.log.close()
         if self._final_output is None:
             self._final_output = self.output()

@@ -38,11 +38,14 @@ def _layer() -> dict[str, Any]:
     if kind == "inmemory":
         return {"BACKEND": "channels.layers.InMemoryChannelLayer"}
     redis_config: dict[str, Any] = {
+        # The timeouts bound a hang only. Reads must outlast channels_redis's blocking pop (5 s):
+        # below that, every receive idle that long fails with a timeout, reported as a layer
+        # fault, and a message Redis pops just as the client gives up may be lost.
         "hosts": [
             {
                 "address": os.environ["REDIS_URL"],
-                "socket_timeout": 3,
-                "socket_connect_timeout": 1,
+                "socket_timeout": 30,
+                "socket_connect_timeout": 10,
             }
         ],
         "prefix": os.environ.get("HUB_PREFIX", "hubtest"),

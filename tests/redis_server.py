@@ -3,8 +3,9 @@
 Fault tests use it to stop, kill, pause (SIGSTOP), resume and restart Redis under a running
 system. Every method returns once the process is in the state it names: ``start()``,
 ``resume()`` and ``restart()`` synchronise on PING, ``stop()`` and ``kill()`` on the exit of the
-process. Use the ``redis_server`` / ``make_redis_server`` fixtures of tests/conftest.py, which stop
-every server at teardown.
+process, ``pause()`` on the kernel reporting it stopped. Their timeouts only bound a hang (a busy
+machine may take long), they never decide an outcome. Use the ``redis_server`` /
+``make_redis_server`` fixtures of tests/conftest.py, which stop every server at teardown.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ __all__ = ["RedisServer", "redis_server_available"]
 
 _DUMP = "dump.rdb"
 _PORT_ATTEMPTS = 5  # free_port() can race with another process; a first start retries
+#: Seconds any one step may take before the helper gives up: a bound on a hang only.
+TIMEOUT = 60.0
 
 
 def redis_server_available(binary: str = "redis-server") -> bool:
@@ -90,9 +93,26 @@ class RedisServer:
         except FileNotFoundError:
             return ""
 
+    def unread_bytes(self) -> int | None:
+        """Return the bytes clients sent that the server has not read yet (None without /proc).
+
+        A paused server leaves the commands sent to it in its sockets' receive queues: a test
+        waits on this to know that a command reached it (Linux's ``/proc/net/tcp``).
+        """
+        try:
+            rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        except OSError:
+            return None
+        port, unread = f":{self.port:04X}", 0
+        for row in rows:  # sl local remote state tx_queue:rx_queue ...
+            _, local, _, state, queues, *_ = row.split()
+            if local.endswith(port) and state == "01":  # an established connection to the server
+                unread += int(queues.split(":")[1], 16)
+        return unread
+
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = TIMEOUT) -> None:
         """Start the process and return once it answers PING.
 
         The first start moves to another free port if the chosen one was taken meanwhile;
@@ -112,7 +132,7 @@ class RedisServer:
                     raise
                 self.port = free_port()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = TIMEOUT) -> None:
         """Terminate the process (SIGTERM, which saves nothing with ``--save ""``) and wait."""
         if self.process is None:
             return
@@ -136,13 +156,17 @@ class RedisServer:
         self.process = None
         self.paused = False
 
-    def pause(self) -> None:
-        """Freeze the process (SIGSTOP): connections stay open, commands go unanswered."""
+    def pause(self, timeout: float = TIMEOUT) -> None:
+        """Freeze the process (SIGSTOP): connections stay open, commands go unanswered.
+
+        Returns once the kernel reports the process stopped (where ``/proc`` exists).
+        """
         assert self.running and not self.paused, "pause() needs a running, unpaused server"
         self.process.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
         self.paused = True
+        _wait_stopped(self.pid, timeout)
 
-    def resume(self, *, wait: bool = True, timeout: float = 10.0) -> None:
+    def resume(self, *, wait: bool = True, timeout: float = TIMEOUT) -> None:
         """Continue a paused process (SIGCONT); with ``wait``, return once it answers PING."""
         assert self.running and self.paused, "resume() needs a paused server"
         self.process.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
@@ -150,7 +174,7 @@ class RedisServer:
         if wait:
             self.wait_ready(timeout)
 
-    def restart(self, keep_data: bool, timeout: float = 10.0) -> None:
+    def restart(self, keep_data: bool, timeout: float = TIMEOUT) -> None:
         """Stop the process and start a new one on the same port.
 
         With ``keep_data`` the new process holds the data set of the old one (saved with
@@ -167,7 +191,7 @@ class RedisServer:
             self._remove_data()
         self.start(timeout)
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
+    def wait_ready(self, timeout: float = TIMEOUT) -> None:
         """Return once the server answers PING; raise if it exits or the deadline passes."""
         deadline = time.monotonic() + timeout
         with self.client(socket_connect_timeout=0.5, socket_timeout=1.0) as client:
@@ -208,3 +232,20 @@ class RedisServer:
     def _remove_data(self) -> None:
         (self.directory / _DUMP).unlink(missing_ok=True)
         shutil.rmtree(self.directory / "appendonlydir", ignore_errors=True)
+
+
+def _wait_stopped(pid: int, timeout: float) -> None:
+    """Return once ``/proc/<pid>/stat`` shows the process stopped (``T``); at once without /proc."""
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            # The state follows the command name, which is in parentheses and may hold spaces.
+            state = stat.read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("T", "t"):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process {pid} was not stopped {timeout} s after SIGSTOP")
+        time.sleep(0.001)  # poll interval, not a wait for a condition

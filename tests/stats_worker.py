@@ -8,7 +8,9 @@ Usage::
 It prints ``ready`` and waits for a line on stdin (so that all workers start together), records
 with the process-wide recorder (its flush thread running every 10 ms meanwhile), then either
 stops the recorder and prints ``done`` or, with ``--hold``, flushes, prints ``held`` and waits to
-be killed (a crashed process).
+be killed (a crashed process). ``done`` and ``held`` are acknowledgements: they are printed only
+once the store has taken every count, so the test may read the store right after them. A worker
+whose counts could not be flushed prints ``unflushed`` with what is left, and exits with 1.
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ import argparse
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reznet_ws.stats import StatsRecorder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: Seconds a worker keeps retrying a flush the store did not acknowledge: a bound on a hang only.
+FLUSH_DEADLINE = 60.0
 
 __all__ = ["stats_settings"]
 
@@ -77,12 +84,27 @@ def main() -> None:
             recorder.record_error("malformed_json")
             recorder.record_batch(4)
     if args.hold:
-        recorder.flush()
+        _flush_all(recorder)
         print("held", flush=True)
         while True:
             time.sleep(60)
-    recorder.stop()
+    _flush_all(recorder)
+    recorder.stop()  # nothing left to flush: it withdraws this process's gauges
     print("done", flush=True)
+
+
+def _flush_all(recorder: StatsRecorder) -> None:
+    """Return once the store acknowledged every count; exit with 1 past ``FLUSH_DEADLINE``.
+
+    ``flush()`` returns False when the store did not acknowledge the batch (an error); the
+    recorder sends the same numbered batch again on the next call, which the store adds once.
+    """
+    deadline = time.monotonic() + FLUSH_DEADLINE
+    while not (recorder.flush() and recorder.pending() == ({}, {})):
+        if time.monotonic() > deadline:
+            print(f"unflushed {recorder.pending()}", flush=True)
+            sys.exit(1)
+        time.sleep(0.01)  # between two attempts, not a wait for a condition
 
 
 if __name__ == "__main__":

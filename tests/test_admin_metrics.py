@@ -18,7 +18,7 @@ from reznet_ws.stats import StatsRecorder
 
 from .conftest import client_for, free_port
 
-pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60), pytest.mark.usefixtures("recorder")]
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(300), pytest.mark.usefixtures("recorder")]
 
 PAGE = "/admin/reznet_ws/metrics/"
 PANEL = "/admin/reznet_ws/metrics/panel/"

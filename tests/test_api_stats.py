@@ -16,7 +16,7 @@ from reznet_ws.stats import StatsRecorder, get_stats_payload
 
 from .conftest import client_for, free_port
 
-pytestmark = [pytest.mark.django_db, pytest.mark.timeout(30), pytest.mark.usefixtures("recorder")]
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(300), pytest.mark.usefixtures("recorder")]
 
 ORIGINAL_FIELDS = [
     "total_messages",

@@ -15,7 +15,7 @@ from reznet_ws.stats import StatsRecorder
 
 from .conftest import free_port
 
-pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("recorder")]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("recorder")]
 
 
 class EchoConsumer(OptimizedJsonWebsocketConsumer):

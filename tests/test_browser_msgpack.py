@@ -37,7 +37,7 @@ from .test_browser import (  # noqa: F401  (fixtures)
 if chromium_available():
     from playwright.sync_api import BrowserContext, Page, Route
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 CDN = "https://cdn.jsdelivr.net/npm/@msgpack/msgpack@3.1.3/"
 PACKAGE = ROOT / "node_modules" / "@msgpack" / "msgpack"

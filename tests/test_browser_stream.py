@@ -15,17 +15,25 @@ import pytest
 
 from reznet_ws.codec.stream import parse_header
 
-from .browser_support import CHROMIUM, Handshakes, LocalPage, chromium_available, local_page
+from .browser_support import (
+    CHROMIUM,
+    CLIENT_TIMEOUT,
+    Handshakes,
+    LocalPage,
+    chromium_available,
+    local_page,
+)
 from .conftest import ServerProcess, require_or_skip
 from .stream_support import stream_server
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 __all__ = ["join_mid_stream_and_resync", "stream_server"]
 
 if chromium_available():
     from playwright.sync_api import Page
 
-WAIT_MS = 20_000
+#: Milliseconds the page may take to reach a state: a bound on a hang only (a busy machine).
+WAIT_MS = 60_000
 
 # Sockets named by the test: each keeps the n of every `said` event and every error code.
 SETUP_JS = """async ([name, url]) => {
@@ -106,8 +114,13 @@ def test_chromium_joins_mid_stream_crosses_epochs_and_resyncs(
     with local_page(stream_server.port) as local:
         page = local.page
         handshakes = Handshakes(page.context.new_cdp_session(page))
-        with connect(f"{url}?reznet_features=stream", subprotocols=["reznet.v2"]) as sender:  # type: ignore[list-item]
-            sender.recv()  # connection_established
+        with connect(
+            f"{url}?reznet_features=stream",
+            subprotocols=["reznet.v2"],  # type: ignore[list-item]
+            open_timeout=CLIENT_TIMEOUT,
+            ping_interval=None,  # keepalive is not the subject; a busy machine may answer late
+        ) as sender:
+            sender.recv(timeout=CLIENT_TIMEOUT)  # connection_established
 
             def shout(n: int) -> None:
                 sender.send(json.dumps({"event": "shout", "data": {"n": n, "pad": 200}}))

@@ -19,7 +19,7 @@ from .conftest import ServerProcess, require_or_skip
 from .stream_support import stream_server
 from .test_browser_stream import frames_of, join_mid_stream_and_resync
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 __all__ = ["stream_server"]  # the fixture
 
 FZSTD = ROOT / "node_modules" / "fzstd" / "esm" / "index.mjs"

@@ -153,13 +153,21 @@ def test_an_unknown_django_falls_back_to_the_generic_layout(
 
 @pytest.mark.redis
 def test_a_redis_cache_without_its_internals_falls_back(redis_url: str) -> None:
-    cache = ChangedRedisCache(redis_url, {"KEY_PREFIX": _prefix()})
+    import redis
+
+    key_prefix = _prefix()
+    cache = ChangedRedisCache(redis_url, {"KEY_PREFIX": key_prefix})
     store = StatsStore(alias="stats", prefix="reznet_ws", cache=cache)
     layout = store.get_layout()
     assert layout.degraded and "_cache.get_client()" in layout.reason
     store.apply({"total_messages": 4}, {}, None, ("p", 1))
     assert store.read([]).counters == {"total_messages": 4}
-    cache.clear()
+    # Only this test's keys: cache.clear() would FLUSHDB the Redis other test runs share.
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{key_prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def test_other_caches_are_reported_as_generic_once_and_for_all() -> None:

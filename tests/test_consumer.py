@@ -20,7 +20,7 @@ from reznet_ws.consumers import CLOSE_TOO_MANY_ERRORS, OptimizedConsumerMixin
 from reznet_ws.encoding import default_field_map
 from reznet_ws.stats import get_recorder
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(300)
 
 MESSAGE = {
     "message_id": "abc-123",

@@ -18,7 +18,7 @@ from reznet_ws.consumers import OptimizedSyncConsumerMixin
 from . import test_consumer as async_suite
 from .test_consumer import *  # noqa: F403  (collects every test of the async suite again)
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(300)
 
 
 class SyncEchoConsumer(OptimizedSyncConsumerMixin, JsonWebsocketConsumer):

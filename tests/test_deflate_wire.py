@@ -26,7 +26,7 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 from tests.conftest import ServerProcess, free_port
 from tests.deflate_app import LARGE_JSON
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SCRIPT = Path(sys.executable).with_name("reznet-daphne")
 NO_SETTINGS = {"DJANGO_SETTINGS_MODULE": ""}

@@ -201,3 +201,27 @@ async def test_the_lean_send_path_sends_and_counts_what_the_general_one_does(
     codec = codec_for_backend(backend, gzip_threshold=threshold)
     lean = await _sent_by("lean", codec, event, data)
     assert lean == await _sent_by("general", codec, event, data)
+
+
+NUMBERS = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([1e-5, -1e-5, 1e-7, 5e-324, 0.0, -0.0, 1e-4, 1e16, 0.00012]),
+    st.integers(-(2**63), 2**63 - 1),
+    st.booleans(),
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@examples(300)
+@given(
+    numbers=st.lists(NUMBERS, min_size=1, max_size=12),
+    rows=st.lists(st.lists(NUMBERS, min_size=2, max_size=2), max_size=6),
+)
+def test_lists_of_numbers_are_measured_exactly(
+    backend: str, numbers: list[object], rows: list[list[object]]
+) -> None:
+    """The walk checks lists of numbers for floats below 1e-4 in C when they are all larger: the
+    v1 size is exact for every mix of signs, zeros and tiny values, in lists and rows."""
+    codec = codec_for_backend(backend)
+    for data in (numbers, {"b": rows, "a": numbers}, [numbers, [None, *numbers]]):
+        assert codec.encode_data_sized(data)[1] == len(json.dumps(data))

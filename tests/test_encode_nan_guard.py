@@ -82,7 +82,7 @@ def test_non_finite_floats_are_refused_by_both_backends(
     value = _insert(data, bad, path)
     tally = [0, 0, 0, 0]
     fast._encode_value(value, tally)
-    assert tally[2] == 1  # the walk flagged a float, so the null count runs
+    assert tally[2] & 1  # the walk flagged a float, so the null count runs
     for codec in (fast, slow):
         try:
             codec.encode_data_sized(value)

@@ -36,7 +36,7 @@ from .test_codec_properties import JSON, examples
 from .test_keyed_hub_properties import RecordingOutbox as KeyedOutbox
 from .test_keyed_hub_properties import fanout, recording_member
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 RULES = {"author": "author_id", "agent": "id"}
 

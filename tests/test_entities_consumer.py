@@ -17,7 +17,7 @@ from reznet_ws.consumers import OptimizedConsumerMixin, OptimizedSyncConsumerMix
 from reznet_ws.encoding import default_field_map
 from reznet_ws.stats import get_recorder
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)
 
 SETTINGS = {"ENTITIES": {"author": "author_id"}, "ENTITY_MAX_COUNT": 2}
 PROFILES = {n: {"author_id": n, "name": f"Agent {n}", "bio": "b" * 100} for n in range(4)}

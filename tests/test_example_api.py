@@ -40,7 +40,7 @@ from .conftest import ServerProcess, free_port
 if TYPE_CHECKING:
     from tests.redis_server import RedisServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 STAFF = base64.b64encode(b"admin:admin").decode()  # made by `manage.py demo_setup`
 MESSAGE_KEYS = {

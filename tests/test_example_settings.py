@@ -24,7 +24,7 @@ from django.test import override_settings
 from example_project.chat.checks import check_secret_key
 from reznet_ws.checks import check_redis_socket_timeout
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ROOT / "example_project" / "settings.py"

@@ -22,7 +22,7 @@ from reznet_ws.stats import get_recorder
 from .conftest import ServerProcess, app_server_argv, free_port
 from .test_wire import FIELD_MAP
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(300)
 
 
 class RoomConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):

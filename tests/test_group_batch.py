@@ -19,7 +19,10 @@ from reznet_ws.stats import get_recorder
 from .conftest import ServerProcess, free_port
 from .test_prepared_frames import RawClient, parse_frame
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)
+
+#: Seconds any one wait may take: a bound on a hang only (a busy machine may be slow).
+DEADLINE = 30.0
 
 
 class BatchRoom(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
@@ -38,10 +41,10 @@ async def _open(v2: bool = True) -> WebsocketCommunicator:
     comm = WebsocketCommunicator(
         BatchRoom.as_asgi(), "/ws/", subprotocols=[SUBPROTOCOL] if v2 else []
     )
-    connected, _ = await comm.connect()
+    connected, _ = await comm.connect(timeout=DEADLINE)
     assert connected
     if v2:
-        assert json.loads(await comm.receive_from())["e"] == "connection_established"
+        assert json.loads(await comm.receive_from(DEADLINE))["e"] == "connection_established"
     return comm
 
 
@@ -49,7 +52,7 @@ async def _frames_until(comm: WebsocketCommunicator, ticks: int) -> list[str | b
     """Return the frames of ``comm`` until it holds ``ticks`` tick events."""
     codec, frames, seen = Codec(default_field_map()), [], 0
     while seen < ticks:
-        message = await comm.receive_output(timeout=5)
+        message = await comm.receive_output(timeout=DEADLINE)
         raw = message.get("text") if message.get("text") is not None else message["bytes"]
         frames.append(raw)
         seen += sum(1 for event, _ in codec.decode_frame(raw) if event == "tick")
@@ -74,17 +77,17 @@ async def test_one_timer_and_one_frame_for_every_member_of_a_batched_broadcast()
     # One timer per flush of the whole group, not one per member.
     assert hub.batches.timers_started - timers <= len(frames[0]) < 5
     # v1 members get every event at once as its own frame.
-    assert [json.loads(await legacy.receive_from()) for _ in range(3)] == [
+    assert [json.loads(await legacy.receive_from(DEADLINE)) for _ in range(3)] == [
         {"event": "tick", "data": {"n": n}} for n in range(3)
     ]
     sender = await _frames_until(members[0], 3)
     assert _events(sender)[:3] == [("tick", {"n": n}) for n in range(3)]
     # The sender's own unbatched reply comes after the batch it joined, never before.
-    reply = _events([await members[0].receive_from()]) if len(_events(sender)) == 3 else []
+    reply = _events([await members[0].receive_from(DEADLINE)]) if len(_events(sender)) == 3 else []
     assert (_events(sender) + reply)[3:] == [("burst_done", {"count": 3})]
     assert get_recorder().counters["total_messages"] - before == 3 * 6 + 1  # each counted once
     for comm in [*members, legacy]:
-        await comm.disconnect()
+        await comm.disconnect(timeout=DEADLINE)
 
 
 @pytest.mark.slow
@@ -98,7 +101,7 @@ def test_batched_broadcast_frames_are_byte_identical_on_the_server() -> None:
         port,
         env={"DJANGO_SETTINGS_MODULE": "tests.hub_settings"},
     )
-    clients = [RawClient(port, v2=True) for _ in range(3)]
+    clients = [RawClient(server.port, v2=True) for _ in range(3)]  # (the port may have moved)
     try:
         for client in clients:
             parse_frame(client.frame())  # connection_established

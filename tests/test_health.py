@@ -29,7 +29,7 @@ from reznet_ws.stats import StatsRecorder
 from .conftest import client_for, free_port
 from .redis_server import RedisServer
 
-pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(300)]
 
 URL = "/api/websocket/health"
 DETAILS = {"status", "active_connections", "features", "performance", "components"}

@@ -9,16 +9,25 @@ counted as not delivered, and the outage must be reported.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
 from .redis_server import RedisServer
-from .test_hub_faults import Client, clients, exactly_once, heal, stop_all, two_processes
+from .test_hub_faults import (
+    DEADLINE,
+    Client,
+    clients,
+    exactly_once,
+    heal,
+    stop_all,
+    two_processes,
+)
 
 __all__ = ["clients"]  # the fixture of tests/test_hub_faults.py, used here
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(300)]
 
 LAYERS = ["batching-core", "batching-pubsub"]
 _SETTLED = ("delivered", "lost", "dropped")
@@ -26,13 +35,14 @@ _SETTLED = ("delivered", "lost", "dropped")
 
 async def settled(client: Client, before: dict[str, Any], count: int) -> dict[str, Any]:
     """Probe until this process's layer has delivered or counted ``count`` more messages."""
-    for _ in range(400):
+    deadline = time.monotonic() + DEADLINE
+    while True:
         probe = await client.probe()
         now, then = probe["layer_stats"], before["layer_stats"]
         if sum(now.get(key, 0) - then.get(key, 0) for key in _SETTLED) == count:
             return probe
+        assert time.monotonic() < deadline, f"{count} messages never settled: {probe}"
         await asyncio.sleep(0.05)  # poll interval of the probe, not an ordering wait
-    raise AssertionError(f"{count} messages never settled: {probe}")
 
 
 @pytest.mark.parametrize("layer", LAYERS)

@@ -19,7 +19,10 @@ from reznet_ws.delivery.process import live_consumers, note_send_success
 from reznet_ws.encoding import default_field_map
 from reznet_ws.stats import get_recorder
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(300)
+
+#: Seconds any one wait may take: a bound on a hang only (a busy machine may be slow).
+DEADLINE = 30.0
 
 
 class EarlyConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
@@ -60,16 +63,16 @@ async def test_a_broadcast_before_accept_waits_for_the_handshake(v2: bool) -> No
     comm = WebsocketCommunicator(
         EarlyConsumer.as_asgi(), "/ws/", subprotocols=[SUBPROTOCOL] if v2 else []
     )
-    connected, _ = await comm.connect()
+    connected, _ = await comm.connect(timeout=DEADLINE)
     assert connected  # accept() came first: nothing was sent before the handshake
-    frames = [await comm.receive_from() for _ in range(2 if v2 else 1)]
+    frames = [await comm.receive_from(DEADLINE) for _ in range(2 if v2 else 1)]
     codec = Codec(default_field_map())
     events = [e for frame in frames for e, _ in codec.decode_frame(frame)] if v2 else []
     if v2:
         assert events == ["connection_established", "before_accept"]
     else:
         assert json.loads(frames[0]) == {"event": "before_accept", "data": {"n": 1}}
-    await comm.disconnect()
+    await comm.disconnect(timeout=DEADLINE)
 
 
 async def test_a_consumer_that_crashes_leaves_no_ghost() -> None:
@@ -77,12 +80,12 @@ async def test_a_consumer_that_crashes_leaves_no_ghost() -> None:
     recorder = get_recorder()
     gauge_before = recorder.counters["active_connections"]
     comm = WebsocketCommunicator(CrashingConsumer.as_asgi(), "/ws/")
-    assert (await comm.connect())[0]
+    assert (await comm.connect(timeout=DEADLINE))[0]
     assert hub.member_count() == 1
     assert recorder.counters["active_connections"] == gauge_before + 1
     await comm.send_json_to({"event": "boom"})
     with pytest.raises(RuntimeError, match="a bug in the application"):
-        await comm.wait(timeout=5)
+        await comm.wait(timeout=DEADLINE)
     assert hub.member_count() == 0  # removed in the consumer's last exit path
     assert recorder.counters["active_connections"] == gauge_before
     assert not [c for c in live_consumers() if isinstance(c, CrashingConsumer)]

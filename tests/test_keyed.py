@@ -19,7 +19,7 @@ from reznet_ws.delivery.hub import get_hub
 from reznet_ws.encoding import default_field_map
 from reznet_ws.stats import get_recorder
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)
 
 
 def plan(done: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from .test_browser import (  # noqa: F401 - fixtures
     wait_panel,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

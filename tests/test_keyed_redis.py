@@ -1,4 +1,8 @@
-"""Keyed broadcasts across processes on Redis: each process numbers its own group streams."""
+"""Keyed broadcasts across processes on Redis: each process numbers its own group streams.
+
+The processes share a redis-server of the test's own, out of reach of other test runs on the
+machine (one may empty the shared Redis's database meanwhile).
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,13 @@ from reznet_ws.codec.keyed_receiver import KeyedReceiver
 from reznet_ws.delivery.sending import broadcast
 
 from .conftest import ServerProcess, app_server_argv, free_port
+from .redis_server import RedisServer
 from .test_wire import FIELD_MAP
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(300)]
+
+#: Seconds any one wait may take: a bound on a hang only (a busy machine may be slow).
+DEADLINE = 60.0
 
 
 def plan(done: int) -> dict[str, Any]:
@@ -29,7 +37,12 @@ def plan(done: int) -> dict[str, Any]:
 
 
 async def recv(ws: Any) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[no-any-return]
+    return json.loads(await asyncio.wait_for(ws.recv(), DEADLINE))  # type: ignore[no-any-return]
+
+
+def connect(url: str, **kwargs: Any) -> websockets.connect:
+    """A client that waits as long as a busy machine needs and sends no keepalive pings."""
+    return websockets.connect(url, open_timeout=DEADLINE, ping_interval=None, **kwargs)
 
 
 async def join(ws: Any, room: str, v2: bool) -> None:
@@ -41,10 +54,11 @@ async def join(ws: Any, room: str, v2: bool) -> None:
 
 
 async def test_keyed_broadcasts_from_another_process_rebuild_on_every_process(
-    redis_url: str,
+    redis_server: RedisServer,
 ) -> None:
     servers = []
     room = f"keyed-{uuid.uuid4().hex[:8]}"
+    redis_url = redis_server.url
     layer = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": 15}]},
@@ -58,9 +72,9 @@ async def test_keyed_broadcasts_from_another_process_rebuild_on_every_process(
         delta = "?reznet_features=delta"
         codec = Codec(FIELD_MAP)
         async with (
-            websockets.connect(urls[0] + delta, subprotocols=[SUBPROTOCOL]) as a,
-            websockets.connect(urls[1] + delta, subprotocols=[SUBPROTOCOL]) as b,
-            websockets.connect(urls[1]) as old,
+            connect(urls[0] + delta, subprotocols=[SUBPROTOCOL]) as a,
+            connect(urls[1] + delta, subprotocols=[SUBPROTOCOL]) as b,
+            connect(urls[1]) as old,
         ):
             for ws, v2 in ((a, True), (b, True), (old, False)):
                 await join(ws, room, v2)
@@ -94,7 +108,7 @@ async def test_keyed_broadcasts_from_another_process_rebuild_on_every_process(
             for stream, kind in ((stream_a, "x"), (stream_b, "d")):
                 have = quote(json.dumps([["plan:1", stream, last]]))
                 url = f"{urls[0]}{delta}&reznet_have={have}"
-                async with websockets.connect(url, subprotocols=[SUBPROTOCOL]) as again:
+                async with connect(url, subprotocols=[SUBPROTOCOL]) as again:
                     await join(again, room, True)
                     with override_settings(CHANNEL_LAYERS={"default": layer}):
                         channel_layer = get_channel_layer()

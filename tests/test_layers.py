@@ -21,7 +21,7 @@ from reznet_ws.batching import URGENT_KEY
 from reznet_ws.checks.layers import check_batching_layers
 from reznet_ws.layers import BatchingChannelLayer
 
-pytestmark = [pytest.mark.redis, pytest.mark.timeout(30)]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(300)]
 
 BACKENDS = {
     "inmemory": "channels.layers.InMemoryChannelLayer",

@@ -13,7 +13,10 @@ from reznet_ws.batching import URGENT_KEY
 from reznet_ws.layers import BatchingChannelLayer
 from tests.redis_server import RedisServer
 
-pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(300)]
+
+#: Seconds any one wait may take: a bound on a hang only (a busy machine may be slow).
+DEADLINE = 60.0
 
 
 @pytest.fixture
@@ -41,38 +44,44 @@ async def test_redis_restart_mid_stream_is_counted_and_delivery_resumes(
         while True:
             received.append((await layer.receive(channel))["n"])
 
-    async def stream(seconds: float, start: int) -> int:
-        n, end = start, time.monotonic() + seconds
-        while time.monotonic() < end:
+    async def stream(count: int, start: int) -> int:
+        """Send ``count`` messages a few milliseconds apart (several batches); return the next."""
+        for n in range(start, start + count):
             await layer.group_send("stream", {"type": "m", "n": n})  # never raises
-            n += 1
             await asyncio.sleep(0.005)
-        return n
+        return start + count
+
+    async def until(condition: Callable[[], bool], sent: int, what: str) -> int:
+        """Keep streaming until ``condition`` holds; return the next n."""
+        deadline = time.monotonic() + DEADLINE
+        while not condition():
+            assert time.monotonic() < deadline, what
+            sent = await stream(5, sent)
+        return sent
 
     receiver = asyncio.ensure_future(receive_forever())
     try:
-        sent = await stream(0.3, 0)
+        sent = await stream(50, 0)
         await asyncio.to_thread(aof_redis.stop)
-        sent = await stream(0.5, sent)
+        sent = await stream(50, sent)
+        await layer.drain()  # every message sent so far was handed on or counted lost
         assert layer.stats["unavailable"] > 0
         lost = layer.stats["lost"]
         assert lost > 0
         await asyncio.to_thread(aof_redis.start)
         restarted = sent
         # Keep streaming until deliveries come through again (the pub/sub layer resubscribes).
-        deadline = time.monotonic() + 15
-        while not any(n >= restarted for n in received):
-            assert time.monotonic() < deadline, "delivery did not resume"
-            sent = await stream(0.1, sent)
+        sent = await until(lambda: any(n >= restarted for n in received), sent, "no delivery")
         # From here on, every message arrives, in order, exactly once.
-        first = await stream(0.2, sent)
+        first = await stream(40, sent)
         final = list(range(first, first + 30))
         for n in final:
             await layer.group_send("stream", {"type": "m", "n": n})
         await layer.drain()
-        while received[-1] < final[-1]:
-            assert time.monotonic() < deadline + 15, "final messages did not arrive"
-            await asyncio.sleep(0.02)
+        deadline = time.monotonic() + DEADLINE
+        while not received or received[-1] < final[-1]:
+            assert time.monotonic() < deadline, "final messages did not arrive"
+            await asyncio.sleep(0.02)  # poll interval, not a wait for a condition
         assert received[received.index(final[0]) :] == final
     finally:
         receiver.cancel()

@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from reznet_ws.batching import URGENT_KEY
 from reznet_ws.layers import BatchingChannelLayer
 
-pytestmark = [pytest.mark.timeout(30)]
+pytestmark = [pytest.mark.timeout(300)]
 
 
 class _Flaky:

@@ -32,7 +32,7 @@ from reznet_ws.stats import get_recorder
 
 from .conftest import ServerProcess, free_port
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -331,7 +331,7 @@ async def error_counters(url: str) -> dict[str, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(300)
 async def test_limits_on_a_real_daphne(limits_server: ServerProcess) -> None:
     """MAX_BATCH_EVENTS 5, INCOMING_BURST 5 (no refill while the test runs), 4 errors close."""
     url = f"ws://127.0.0.1:{limits_server.port}/ws/"

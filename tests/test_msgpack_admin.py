@@ -10,7 +10,7 @@ from reznet_ws.stats import StatsRecorder
 
 from .conftest import client_for
 
-pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(300)]
 
 
 def test_admin_and_api_show_bytes_sent_as_msgpack(

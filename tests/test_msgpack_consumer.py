@@ -17,7 +17,7 @@ from reznet_ws.stats import get_recorder
 
 from .test_consumer import MESSAGE, EchoConsumer
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(300)
 
 
 def packed() -> Any:

@@ -19,7 +19,7 @@ from reznet_ws.stats import get_recorder
 
 from .test_keyed import PlanConsumer, codec, plan, v1_data
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)
 
 
 async def open_client(msgpack_encoding: bool = True) -> WebsocketCommunicator:

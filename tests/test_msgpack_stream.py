@@ -173,7 +173,7 @@ async def _join_and_read(path: str) -> WebsocketCommunicator:
     return comm
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(300)
 async def test_msgpack_consumers_receive_group_broadcasts_as_stream_frames() -> None:
     path = "/ws/?reznet_features=stream"
     comms = [await _join_and_read(path), await _join_and_read(path)]

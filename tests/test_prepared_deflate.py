@@ -25,7 +25,7 @@ from reznet_ws.server.gcpolicy import GcFreezePolicy
 from .conftest import ServerProcess, free_port
 from .test_prepared_frames import RawClient, parse_frame
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)
 
 OFFER = "permessage-deflate; client_max_window_bits"
 

@@ -17,7 +17,7 @@ from reznet_ws.encoding import default_field_map
 
 from .conftest import ServerProcess, free_port
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)
 
 
 def parse_frame(data: bytes) -> tuple[int, bytes, bytes]:
@@ -51,7 +51,7 @@ class RawClient:
     """A WebSocket client on a plain socket: reads the server's frames byte for byte."""
 
     def __init__(self, port: int, v2: bool, extensions: str = "") -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
         protocol = f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n" if v2 else ""
         if extensions:
             protocol += f"Sec-WebSocket-Extensions: {extensions}\r\n"

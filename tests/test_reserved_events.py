@@ -17,7 +17,7 @@ from reznet_ws.codec import SUBPROTOCOL
 from reznet_ws.codec.errors import RESERVED_EVENTS, ReservedEventError, check_event_name
 from reznet_ws.consumers import OptimizedConsumerMixin
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -39,7 +39,7 @@ from reznet_ws.delivery import connection as connection_module
 from reznet_ws.encoding import default_field_map
 from reznet_ws.stats import StatsRecorder
 
-pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("recorder")]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("recorder")]
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = "?reznet_features=content"

@@ -23,7 +23,7 @@ from reznet_ws.stats import get_recorder
 from .redis_server import RedisServer
 from .test_hub_faults import Client, stop_all, two_processes
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
 
 class Listener(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):

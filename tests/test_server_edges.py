@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import ServerProcess, free_port
 from tests.edges_app import FRAME_SIZE
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SCRIPT = Path(sys.executable).with_name("reznet-daphne")
 MAX_MESSAGE = 1 << 20  # daphne's default --websocket-max-message-size

@@ -14,7 +14,7 @@ from reznet_ws.stats import StatsRecorder
 
 from .conftest import free_port
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from django.test import override_settings
 from reznet_ws.checks.stats import check_stats_layout
 from reznet_ws.stats import StatsRecorder, StatsStore, get_stats
 
-pytestmark = [pytest.mark.redis, pytest.mark.timeout(90), pytest.mark.usefixtures("recorder")]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(300), pytest.mark.usefixtures("recorder")]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

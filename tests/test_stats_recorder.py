@@ -28,7 +28,7 @@ from reznet_ws.stats import (
 )
 
 # Each test counts under its own key prefix in the (process-wide) local-memory cache.
-pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("recorder")]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("recorder")]
 
 
 class FakeStore:

@@ -20,7 +20,7 @@ from reznet_ws.encoding import default_field_map
 from .conftest import ServerProcess
 from .stream_support import stream_server
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 __all__ = ["stream_server"]  # the fixture
 
 

@@ -20,7 +20,7 @@ from reznet_ws.codec import (
 from .app_consumers import ANSWER
 from .conftest import ServerProcess
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 FIELD_MAP = FieldMap(DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS)
 

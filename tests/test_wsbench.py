@@ -26,7 +26,7 @@ from reznet_ws.management.commands.wsbench import CHECKOUT_REQUIRED
 
 from .conftest import ServerProcess, free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,7 @@ def assert_sane(run: dict[str, Any], clients: int, broadcasts: int) -> None:
     }  # fmt: skip
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(300)
 def test_the_stamp_read_from_a_frame_head_is_the_decoded_one() -> None:
     codec = Codec()
     for seq, (event, data) in enumerate(make_trace(200)):
@@ -73,7 +73,7 @@ def test_the_stamp_read_from_a_frame_head_is_the_decoded_one() -> None:
     assert peek_stamp(codec.batch_frame([("x", codec.encode_data({"bench_seq": 1}))])) is None
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(300)
 def test_percentiles_are_nearest_rank_and_count_the_missing_as_never_arriving() -> None:
     assert percentile([10.0, 20.0, 30.0, 40.0], 50) == 20.0
     assert percentile([10.0, 20.0, 30.0, 40.0], 51) == 30.0
@@ -91,7 +91,7 @@ def test_percentiles_are_nearest_rank_and_count_the_missing_as_never_arriving() 
     )
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(300)
 def test_server_cpu_seconds_are_the_process_user_plus_system_time() -> None:
     before = os.times()
     while os.times().user - before.user < 0.2:  # burn some CPU, so a wrong field shows
@@ -101,7 +101,7 @@ def test_server_cpu_seconds_are_the_process_user_plus_system_time() -> None:
     assert read == pytest.approx(times.user + times.system, abs=0.02)
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(300)
 def test_the_command_says_it_needs_a_checkout_when_benchmarks_is_another_package(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -113,7 +113,7 @@ def test_the_command_says_it_needs_a_checkout_when_benchmarks_is_another_package
     assert str(raised.value) == CHECKOUT_REQUIRED
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(300)
 def test_the_installed_command_outside_a_checkout_fails_with_the_checkout_message(
     tmp_path: Path,
 ) -> None:

@@ -139,7 +139,7 @@ class Codec(Decoding):
                 text = packed.decode("utf-8")
                 if inexact:
                     return text, None, len(packed)
-                if floats:
+                if floats & 2:  # a float orjson writes otherwise than repr
                     extra += float_length_fix(packed)
                 if text.isascii() and "\x7f" not in text:  # ascii_json_length's common case
                     return text, len(text) + extra, len(packed)

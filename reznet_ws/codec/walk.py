@@ -30,10 +30,25 @@ _LISTS = frozenset({list})
 #: What one walk counts, in a list so the closures update it without a per-call object:
 #: ``[extra, nulls, floats, inexact]``. ``extra`` is the length of v1's JSON of the data minus the
 #: ASCII-escaped length of the compact DATA text; ``nulls`` the ``null`` values the DATA text holds;
-#: ``floats`` is 1 when it holds a float; ``inexact`` is 1 when ``extra`` is not exact (two keys
-#: that v1 writes twice and DATA once, as ``{1: a, "1": b}``).
+#: ``floats`` has bit 1 set when it holds a float and bit 2 when one of them is nonzero and below
+#: 1e-4 in magnitude (orjson writes those otherwise than ``repr``, see
+#: :func:`~reznet_ws.codec.fastjson.float_length_fix`); ``inexact`` is 1 when ``extra`` is not
+#: exact (two keys that v1 writes twice and DATA once, as ``{1: a, "1": b}``).
 Tally = list[int]
 _EXTRA, _NULLS, _FLOATS, _INEXACT = range(4)
+_NUMBERS = frozenset({int, float, bool})
+
+
+def _floats_bits(items: list[object], kinds: set[type]) -> int:
+    # The ``floats`` bits of a list of exact scalars holding a float. Lists of numbers that are
+    # all at least 1e-4 (prices, quantities) are checked in C; others float by float.
+    if kinds <= _NUMBERS and min(items) >= 1e-4:  # type: ignore[type-var,operator]
+        return 1
+    for item in items:
+        if type(item) is float and -1e-4 < item < 1e-4 and item:
+            return 3
+    return 1
+
 
 _MS_13_LOW, _MS_13_HIGH = 10**12, 10**13
 
@@ -178,7 +193,7 @@ def make_sized_encoder(
             elif value is None:
                 nulls += 1
             elif kind is float:
-                tally[_FLOATS] = 1
+                tally[_FLOATS] |= 3 if -1e-4 < value < 1e-4 and value else 1  # type: ignore[operator]
             elif kind is not bool:
                 value = enc_other(value, tally)
             written = kout_get(key)
@@ -208,7 +223,7 @@ def make_sized_encoder(
     def count_scalars(items: list[object], kinds: set[type], tally: Tally) -> None:
         # Only for lists of exact scalars: no element but None equals None.
         if float in kinds:
-            tally[_FLOATS] = 1
+            tally[_FLOATS] |= _floats_bits(items, kinds)
         if _NoneType in kinds:
             tally[_NULLS] += items.count(None)
 
@@ -237,7 +252,7 @@ def make_sized_encoder(
             for item in items
         ]
         if float in kinds:
-            tally[_FLOATS] = 1
+            tally[_FLOATS] |= _floats_bits(items, kinds)  # type: ignore[arg-type]
         if _NoneType in kinds:
             tally[_NULLS] += sum(1 for item in items if item is None)
         return out
@@ -252,7 +267,7 @@ def make_sized_encoder(
             if value is None:
                 tally[_NULLS] += 1
             elif kind is float:
-                tally[_FLOATS] = 1
+                tally[_FLOATS] |= 3 if -1e-4 < value < 1e-4 and value else 1  # type: ignore[operator]
             return value
         return enc_other(value, tally)
 
@@ -263,8 +278,9 @@ def make_sized_encoder(
         if isinstance(value, int):
             return int.__int__(value)
         if isinstance(value, float):
-            tally[_FLOATS] = 1
-            return float.__float__(value)
+            number = float.__float__(value)
+            tally[_FLOATS] |= 3 if -1e-4 < number < 1e-4 and number else 1
+            return number
         if isinstance(value, (list, tuple)):
             return enc_list(value, tally)
         if isinstance(value, dict):
