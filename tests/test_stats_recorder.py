@@ -268,6 +268,22 @@ def test_gauges_are_published_while_connections_are_open() -> None:
     assert store.calls == 3
 
 
+def test_a_flush_after_stop_does_not_publish_the_withdrawn_gauges() -> None:
+    store = FakeStore()
+    dropped: list[str] = []
+    store.drop_process = dropped.append  # type: ignore[attr-defined]
+    recorder = _recorder(store)
+    recorder.connection_opened(2)
+    recorder.flush()
+    recorder.stop()
+    assert dropped == [recorder.process_id]
+    published = list(store.processes)
+    recorder.record_message("a", 10, 5, False)
+    recorder.flush()  # counts still go out, the gauges do not come back
+    assert store.processes == published
+    assert store.counters["total_messages"] == 1
+
+
 def test_per_minute_buckets_are_dropped_after_an_hour() -> None:
     recorder = _recorder(FakeStore())
     now = [0.0]

@@ -56,6 +56,7 @@ class _Flushing:
     _in_flight: _Batch | None
     _published: bool
     _available: bool
+    _stop: threading.Event
 
     # -------------------------------------------------------------- flushing
 
@@ -146,7 +147,8 @@ class _Flushing:
     def _send(self, batch: _Batch | None, heartbeat: bool) -> bool:
         gauges = self.gauges()
         process = None
-        if heartbeat and (gauges or self._published):
+        # No heartbeat once stopped: a flush after stop() must not publish the gauges it withdrew.
+        if heartbeat and (gauges or self._published) and not self._stop.is_set():
             process = (self.process_id, gauges, self.process_ttl)
         if batch is None and process is None:
             return True
