@@ -225,3 +225,18 @@ def test_lists_of_numbers_are_measured_exactly(
     codec = codec_for_backend(backend)
     for data in (numbers, {"b": rows, "a": numbers}, [numbers, [None, *numbers]]):
         assert codec.encode_data_sized(data)[1] == len(json.dumps(data))
+
+
+async def test_the_lean_path_serves_a_connection_again_once_its_batch_is_sent() -> None:
+    from reznet_ws.delivery.connection import Connection
+
+    async def send(message: Any) -> None:
+        pass
+
+    connection = Connection(send)
+    await connection.opened(2, Codec(), False)
+    await connection.send_event(EncodedEvent("typing", {"n": 1}), batch=True)
+    assert connection.lean_frame("message_new", {"n": 2}) is None  # behind a waiting batch
+    await connection.flush_batch()
+    assert connection.lean_frame("message_new", {"n": 2}) is not None
+    connection.closed()

@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -103,3 +104,12 @@ def test_without_floats_the_fast_text_is_the_stdlib_text(data: object) -> None:
     assert fast_size == slow_size
     if not tally[2]:
         assert "NaN" not in slow_text and "Infinity" not in slow_text
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_float_beside_colliding_keys_is_refused(bad: float) -> None:
+    """Keys that collide (``1`` and ``"1"``) make the walk's null count differ from the text's:
+    the null check must not be fooled into sending NaN as ``null``."""
+    for codec in codecs():
+        with pytest.raises(ValueError):
+            codec.encode_data_sized({1: None, "1": None, "x": bad})

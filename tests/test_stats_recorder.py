@@ -268,6 +268,26 @@ def test_gauges_are_published_while_connections_are_open() -> None:
     assert store.calls == 3
 
 
+def test_a_message_logged_while_a_batch_is_taken_goes_in_the_next_batch() -> None:
+    store = FakeStore()
+    recorder = _recorder(store)
+    recorder.record_sent("e", 10, 5)
+    take_deltas = recorder._diff
+
+    def deltas_then_log(*args: Any) -> Any:
+        deltas = take_deltas(*args)
+        recorder.record_sent("e", 10, 5)  # another thread's message, between two reads
+        return deltas
+
+    recorder._diff = deltas_then_log  # type: ignore[method-assign]
+    recorder.flush()
+    recorder._diff = take_deltas  # type: ignore[method-assign]
+    recorder.flush()
+    assert store.counters["total_messages"] == 2
+    assert store.counters["total_bytes_original"] == 20
+    assert sum(bucket[0] for bucket in store.minutes.values()) == 2
+
+
 def test_a_flush_after_stop_does_not_publish_the_withdrawn_gauges() -> None:
     store = FakeStore()
     dropped: list[str] = []

@@ -81,3 +81,12 @@ def _compiled(encode: Any) -> dict[tuple[object, ...], Any]:
     enc_dict = cells["enc_dict"].cell_contents
     inner = dict(zip(enc_dict.__code__.co_freevars, enc_dict.__closure__, strict=True))
     return inner["compiled_get"].cell_contents.__self__  # type: ignore[no-any-return]
+
+
+def test_a_value_type_named_like_anything_is_never_taken_for_a_timestamp_field() -> None:
+    stamp = type("stamp", (), {})  # a class whose name a code generator might confuse
+    codec = Codec(default=lambda value: "x")
+    encode = make_sized_encoder(codec.field_map, codec.default, compile_after=1)
+    general = make_sized_encoder(codec.field_map, codec.default, compile_after=10**9)
+    for value in ({"note": stamp()}, {"note": "2024-01-02T03:04:05.678Z"}, {"note": 5}):
+        assert encoded(encode, value) == encoded(general, value)

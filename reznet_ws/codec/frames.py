@@ -133,8 +133,10 @@ class Codec(Decoding):
             # orjson writes NaN and infinities as null: more nulls than the walk counted means
             # the value may hold them (or a string holds "null"), and json decides. Without a
             # float (the walk flags every one) there is none; without an "n" there is no null.
+            # With keys that collide (inexact) the walk's null count is not the text's: json
+            # decides whenever a float may hide among the nulls.
             if packed is not None and (
-                not floats or b"n" not in packed or packed.count(b"null") == nulls
+                not floats or b"n" not in packed or (not inexact and packed.count(b"null") == nulls)
             ):
                 text = packed.decode("utf-8")
                 if inexact:

@@ -19,11 +19,11 @@ COMPILE_AFTER = 4
 COMPILE_KEYS = 48
 
 
-def shape_source(kinds: list[str], extra: int) -> str:
+def shape_source(kinds: list[type | None], extra: int) -> str:
     """Return the source of ``shape(obj, tally)``, the encoder of one dict shape.
 
-    ``kinds`` names, per key in order, the type its value had when the shape was compiled, or
-    ``"stamp"`` for a timestamp field; ``extra`` is what v1 writes more for the keys. The
+    ``kinds`` holds, per key in order, the type its value had when the shape was compiled, or
+    None for a timestamp field; ``extra`` is what v1 writes more for the keys. The
     function reads the values in order, checks each against its kind (others take
     ``enc_value``), adds ``extra`` to the tally and builds the dict of the written keys ``W0``,
     ``W1``, ... in one step.
@@ -34,12 +34,13 @@ def shape_source(kinds: list[str], extra: int) -> str:
     ]
     for index, kind in enumerate(kinds):
         v = f"v{index}"
-        if kind == "stamp":
+        if kind is None:
             other = f"stamp_value(enc_value({v}, tally), tally)"
             lines.append(f"    {v} = stamp_text({v}, tally) if type({v}) is str else {other}")
-        elif kind in ("str", "int", "bool"):
-            lines.append(f"    if type({v}) is not {kind}: {v} = enc_value({v}, tally)")
-        elif kind == "dict":
+        elif kind is str or kind is int or kind is bool:
+            name = kind.__name__  # the builtin's own name, never a user class's
+            lines.append(f"    if type({v}) is not {name}: {v} = enc_value({v}, tally)")
+        elif kind is dict:
             lines.append(
                 f"    {v} = enc_dict({v}, tally) if type({v}) is dict else enc_value({v}, tally)"
             )

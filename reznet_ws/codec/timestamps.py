@@ -80,6 +80,7 @@ def encode_timestamp(text: str) -> Encoded | None:
 #: (bounded; read by the DATA walk too).
 SECONDS_MEMO: dict[str, int | None] = {}
 _SECONDS_MAX = 4096
+_UNKNOWN = -1  # never a second's ms, which are multiples of 1000
 
 
 def encode_utc_millis(text: str) -> Encoded | None:
@@ -92,20 +93,16 @@ def encode_utc_millis(text: str) -> Encoded | None:
     """
     if len(text) != 24 or text[23] != "Z" or text[19] != ".":
         return encode_timestamp(text)
-    base = SECONDS_MEMO.get(text[:19])
-    milli = MILLIS.get(text[20:23])
-    if base is None:
-        second = text[:19]
-        if second in SECONDS_MEMO:  # not a valid second
-            return None
+    second = text[:19]
+    base = SECONDS_MEMO.get(second, _UNKNOWN)
+    if base == _UNKNOWN:
         encoded = encode_timestamp(second + "Z")
         base = encoded if type(encoded) is int else None
         if len(SECONDS_MEMO) >= _SECONDS_MAX:  # time moves on: old seconds are not needed again
             SECONDS_MEMO.clear()
         SECONDS_MEMO[second] = base
-        if base is None:
-            return None
-    if milli is None:
+    milli = MILLIS.get(text[20:23])
+    if base is None or milli is None:  # not a valid second, or not three digits
         return None
     return base + milli if milli else [base, 1, None]
 

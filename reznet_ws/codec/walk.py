@@ -165,8 +165,8 @@ def make_sized_encoder(
         written = [stamp_out.get(key, name) for key, name in zip(keys, written, strict=True)]
         if len(set(written)) != len(keys):
             return  # two keys written as one: the general path flags the size inexact
-        kinds = [
-            "stamp" if key in stamp_out else type(value).__name__
+        kinds: list[type | None] = [
+            None if key in stamp_out else type(value)
             for key, value in zip(keys, obj.values(), strict=True)
         ]
         names: dict[str, object] = {f"W{index}": name for index, name in enumerate(written)}

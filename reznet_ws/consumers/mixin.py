@@ -27,7 +27,7 @@ from ..delivery.connection import Connection
 from ..delivery.keyed import resync
 from ..delivery.sending import broadcast
 from ..delivery.streams import handle_resync, stream_codec
-from ..encoding import broadcast_cache
+from ..encoding import EncodedEvent, broadcast_cache
 from .base import CLOSE_TOO_MANY_ERRORS, ConsumerBase
 from .incoming import IncomingGate, classify
 
@@ -94,6 +94,8 @@ class OptimizedConsumerMixin(ConsumerBase):
         """
         if type(event) is not str or event in RESERVED_EVENTS:
             check_event_name(event)
+        if key is not None:
+            check_key(key)
         connection = self._connection
         if connection is None:
             connection = self._conn()  # raises
@@ -104,9 +106,9 @@ class OptimizedConsumerMixin(ConsumerBase):
                 await connection.outbox.send({"type": "websocket.send", "text": frame})
                 connection.sent_lean(event, original, sent)
                 return
-        elif key is not None:
-            check_key(key)
-        await connection.send_new(event, data, optimize=optimize, batch=batch, key=key)
+        # Not the common case (or its encoding failed): the general path, encoded once more.
+        encoded = EncodedEvent(event, data)
+        await connection.send_event(encoded, optimize=optimize, batch=batch, key=key)
 
     async def send_json(self, content: Any, close: bool | int = False) -> None:
         """Send ``content`` as Channels does, smaller on v2 connections that decode content frames.

@@ -66,7 +66,7 @@ class LeanSendMixin:
             codec is None
             or self.version != 2
             or self.encoding != JSON
-            or self._batch is not None
+            or (self._batch is not None and self._batch.size)
             or self.entities is not None
             or not get_config()["OPTIMIZE"]
         ):

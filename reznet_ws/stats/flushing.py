@@ -85,14 +85,17 @@ class _Flushing:
         with self.lock:
             return self._diff()
 
-    def _diff(self) -> tuple[dict[str, int], dict[int, tuple[int, ...]]]:
+    def _diff(
+        self, totals: Counter[str] | None = None, minute_totals: dict[int, list[int]] | None = None
+    ) -> tuple[dict[str, int], dict[int, tuple[int, ...]]]:
+        # The deltas of ``totals`` (default: the counters now) since the last acknowledged flush.
         counters = {
             k: v - self._flushed[k]
-            for k, v in self.counters.items()
+            for k, v in (self.counters if totals is None else totals).items()
             if v != self._flushed[k] and not k.startswith(_GAUGE_KEYS)
         }
         minutes = {}
-        for minute, values in self.minutes.items():
+        for minute, values in (self.minutes if minute_totals is None else minute_totals).items():
             done = self._flushed_minutes.get(minute, (0, 0, 0))
             delta = tuple(a - b for a, b in zip(values, done, strict=True))
             if any(delta):
@@ -131,17 +134,15 @@ class _Flushing:
 
     def _take_batch(self) -> _Batch | None:
         with self.lock:
-            counters, minutes = self._diff()
+            # One read of the counters (a read folds the messages logged meanwhile): the batch's
+            # deltas and the totals it marks flushed must be of the same messages.
+            totals = self.counters.copy()
+            minute_totals = {m: list(v) for m, v in self.minutes.items()}
+            counters, minutes = self._diff(totals, minute_totals)
             if not (counters or minutes):
                 return None
             self._sequence += 1
-            self._in_flight = _Batch(
-                self._sequence,
-                counters,
-                minutes,
-                self.counters.copy(),
-                {m: list(v) for m, v in self.minutes.items()},
-            )
+            self._in_flight = _Batch(self._sequence, counters, minutes, totals, minute_totals)
             return self._in_flight
 
     def _send(self, batch: _Batch | None, heartbeat: bool) -> bool:
