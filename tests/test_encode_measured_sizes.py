@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from reznet_ws.codec import Codec
 from reznet_ws.codec.fastjson import ascii_json_length, orjson
 from reznet_ws.codec.jsonvalues import django_default
+from reznet_ws.consumers.mixin import OptimizedConsumerMixin
 from reznet_ws.encoding import EncodedEvent
 from reznet_ws.stats import StatsRecorder
 from tests.conftest import require_or_skip
@@ -169,8 +171,8 @@ def test_ascii_json_length_from_the_utf8_bytes_is_json_dumps_length(text: str) -
 
 
 async def _sent_by(path: str, codec: Codec, event: str, data: Any) -> tuple[list[Any], Counter]:
-    """What a connection sends and counts for one ``send_event``, through the lean or the
-    general path."""
+    """What a connection sends and counts for one event: through the consumer's ``send_event``
+    (the lean path where it applies) or straight down the general path."""
     from reznet_ws.delivery.connection import Connection
     from reznet_ws.stats import get_recorder
 
@@ -183,8 +185,9 @@ async def _sent_by(path: str, codec: Codec, event: str, data: Any) -> tuple[list
     await connection.opened(2, codec, False)
     recorder = get_recorder()
     before = Counter(recorder.counters)
-    if path == "lean":
-        await connection.send_new(event, data, optimize=True, batch=False, key=None)
+    if path == "lean":  # the consumer's own send_event, on this connection
+        consumer = SimpleNamespace(_connection=connection)
+        await OptimizedConsumerMixin.send_event(consumer, event, data)  # type: ignore[arg-type]
     else:
         await connection.send_event(EncodedEvent(event, data))
     after = Counter(recorder.counters)

@@ -5,8 +5,8 @@ to a JSON v2 connection with no batch waiting. For those, :meth:`LeanSendMixin.l
 encodes the frame in one codec call, without the per-event caches of
 :class:`~reznet_ws.encoding.EncodedEvent` that broadcasts share, and
 :meth:`LeanSendMixin.sent_lean` counts it with the recorder's cheapest call. The consumer's
-``send_event`` calls the two directly; anything else goes through :meth:`~LeanSendMixin.send_new`
-down :meth:`Connection.send_event <reznet_ws.delivery.connection.Connection.send_event>`. Kept
+``send_event`` calls the two directly; anything else goes down
+:meth:`Connection.send_event <reznet_ws.delivery.connection.Connection.send_event>`. Kept
 apart from the general pipeline so that this path stays short enough to read at a glance.
 """
 
@@ -59,7 +59,7 @@ class LeanSendMixin:
         The common path: an unkeyed, unbatched, optimized event small enough not to be gzipped,
         to a JSON v2 connection with no batch waiting. It is encoded here, once, without the
         caches broadcasts need; the caller sends ``frame`` with :attr:`outbox` and then calls
-        :meth:`sent_lean`. Anything else (None) goes through :meth:`send_new`.
+        :meth:`sent_lean`. Anything else (None) goes through :meth:`send_event`.
         """
         codec = self.codec
         if (
@@ -88,17 +88,3 @@ class LeanSendMixin:
         threshold = config["LOG_PAYLOAD_THRESHOLD"]
         if threshold is not None and original >= threshold:
             log_payload(event, original, sent)
-
-    async def send_new(
-        self, event: str, data: Any, *, optimize: bool, batch: bool, key: str | None
-    ) -> None:
-        """Called by the consumer's ``send_event``: one new event to this connection."""
-        if optimize and not batch and key is None:
-            lean = self.lean_frame(event, data)
-            if lean is not None:
-                frame, original, sent = lean
-                await self.outbox.send({"type": "websocket.send", "text": frame})
-                self.sent_lean(event, original, sent)
-                return
-        encoded = EncodedEvent(event, data)
-        await self.send_event(encoded, optimize=optimize, batch=batch, key=key)
