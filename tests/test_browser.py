@@ -571,7 +571,7 @@ def post_message(server: ServerProcess, channel: str, content: str) -> dict[str,
 
 
 def test_a_message_posted_through_rest_appears_in_the_page_and_its_activity_feed(
-    page: Page, chat_server: ServerProcess
+    page: Page, chat_server: ServerProcess, problems: PageProblems
 ) -> None:
     """The REST view broadcasts with ``broadcast_sync()``: the page shows the message over its
     WebSocket like a typed one, and the activity panel (the sync consumer) lists it."""
@@ -608,3 +608,12 @@ def test_a_message_posted_through_rest_appears_in_the_page_and_its_activity_feed
     newest = page.locator("#activity li").first.get_attribute("data-mid")
     assert newest == typed["message_id"]
     save_screenshot(page, "chat-activity.png")
+
+    # A message the API refuses (over 4,000 characters) is said so and put back in the field.
+    problems.allowed.append("status of 400")  # Chromium logs the refused fetch()
+    too_long = "x" * 4001
+    page.fill("#content", too_long)
+    page.click("#post-api")
+    refusal = page.locator('.messages[data-channel="general"] li.system', has_text="HTTP 400")
+    refusal.wait_for(timeout=WAIT_MS)
+    assert page.locator("#content").input_value() == too_long

@@ -461,14 +461,24 @@ function connect() {
 // The server stores the message and broadcasts it with reznet_ws.broadcast_sync(): it arrives
 // over the WebSocket as `message_new`, exactly like a typed one.
 async function postViaApi() {
-  const content = $("content").value.trim() || "Posted through the REST API";
-  const response = await fetch(`/api/chat/channels/${encodeURIComponent(state.channel)}/messages/`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": document.body.dataset.csrf },
-    body: JSON.stringify({ content }),
-  });
-  if (response.ok) $("content").value = "";
-  else systemLine(`The API refused the message (HTTP ${response.status}).`);
+  // The field is emptied when the message is taken, as the composer does: the broadcast may
+  // reach the socket before the response, and whatever is typed meanwhile must stay.
+  const typed = $("content").value.trim();
+  $("content").value = "";
+  let refused;
+  try {
+    const response = await fetch(`/api/chat/channels/${encodeURIComponent(state.channel)}/messages/`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": document.body.dataset.csrf },
+      body: JSON.stringify({ content: typed || "Posted through the REST API" }),
+    });
+    if (!response.ok) refused = `The API refused the message (HTTP ${response.status}).`;
+  } catch {
+    refused = "The API could not be reached: the message was not sent.";
+  }
+  if (refused === undefined) return;
+  systemLine(refused);
+  if (typed && !$("content").value) $("content").value = typed;
 }
 
 function activityItem(item) {
