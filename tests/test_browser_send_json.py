@@ -157,6 +157,7 @@ def server() -> Iterator[ServerProcess]:
 @pytest.fixture
 def page(browser: Browser, server: ServerProcess) -> Iterator[Page]:
     context = browser.new_context()
+    context.set_default_timeout(WAIT_MS)  # every wait, explicit or not, bounds a hang only
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
