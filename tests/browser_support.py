@@ -24,6 +24,8 @@ from reznet_ws.codec.entities import EntityTable, resolve_frame
 from reznet_ws.codec.keyed_receiver import KeyedReceiver
 from reznet_ws.codec.stream import StreamDecoder, is_stream_frame
 
+from .conftest import CLIENT_TIMEOUT, ws_connect_sync
+
 if TYPE_CHECKING:
     from playwright.sync_api import CDPSession, Page, Route, WebSocket
 
@@ -46,8 +48,6 @@ VIEWPORT = {"width": 1360, "height": 820}
 #: Milliseconds Playwright waits for Chromium to start, for a page, for a selector: a bound on a
 #: hang only (a busy machine starts a browser slowly), never a decision of a test.
 PLAYWRIGHT_TIMEOUT_MS = 120_000
-#: Seconds a WebSocket client of the tests waits to connect or for a frame: a bound on a hang.
-CLIENT_TIMEOUT = 60.0
 STATIC = ROOT / "reznet_ws" / "static" / "reznet_ws"
 
 
@@ -252,14 +252,11 @@ class V1Client:
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> V1Client:
-        from websockets.sync.client import connect
-
         self.ws = self._stack.enter_context(
-            connect(
+            ws_connect_sync(
                 f"ws://127.0.0.1:{self.port}/ws/chat/",
-                origin=f"http://127.0.0.1:{self.port}",  # type: ignore[arg-type]
+                origin=f"http://127.0.0.1:{self.port}",
                 compression=None,
-                open_timeout=CLIENT_TIMEOUT,
             )
         )
         return self

@@ -11,14 +11,27 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import hypothesis
 import pytest
 
 if TYPE_CHECKING:
+    from websockets.asyncio.client import connect as AsyncConnect
+    from websockets.sync.client import ClientConnection as SyncConnection
+
     from reznet_ws.stats import StatsRecorder
     from tests.redis_server import RedisServer
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Every property test runs without Hypothesis's 200 ms deadline per example, and without its
+# "data generation is slow" check: a busy machine (a GC pause, a starved CPU) trips both, and
+# neither is what a test checks. Loaded here, before any test module builds its settings, so
+# a test's own @settings inherits it and no test can forget it.
+hypothesis.settings.register_profile(
+    "reznet", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("reznet")
 
 
 def _redis_answers(url: str) -> bool:
@@ -131,6 +144,32 @@ _patient_communicators()
 HANDSHAKE_TIMEOUT = "120"
 
 
+#: Seconds a WebSocket client of the tests waits to connect or for a frame: a bound on a hang.
+CLIENT_TIMEOUT = 60.0
+
+
+def _patient_client(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # websockets' defaults (open_timeout=10, a ping every 20 s answered within 20 s) fail a
+    # healthy connection to a just-started server on a busy machine; keepalive is no test's
+    # subject. A test's own values win.
+    return {"open_timeout": CLIENT_TIMEOUT, "ping_interval": None, **kwargs}
+
+
+def ws_connect(uri: str, **kwargs: Any) -> AsyncConnect:
+    """``websockets.asyncio.client.connect(uri, **kwargs)`` waiting as long as a busy machine
+    needs for the handshake, sending no keepalive pings (``async with`` it, or await it)."""
+    from websockets.asyncio.client import connect
+
+    return connect(uri, **_patient_client(kwargs))
+
+
+def ws_connect_sync(uri: str, **kwargs: Any) -> SyncConnection:
+    """``websockets.sync.client.connect(uri, **kwargs)``, as patient as :func:`ws_connect`."""
+    from websockets.sync.client import connect
+
+    return connect(uri, **_patient_client(kwargs))
+
+
 def patient_handshakes(argv: list[str]) -> list[str]:
     """Return ``argv`` of a daphne, reznet-daphne or ``runserver`` process with
     :data:`HANDSHAKE_TIMEOUT` (unless it sets its own); other servers' argv unchanged."""
@@ -151,14 +190,22 @@ class ServerProcess:
     The constructor returns once the process listens. ``port`` comes from :func:`free_port`, and
     another process may take it before the server listens: a server that exits with "address
     already in use" is started again on another free port (every argument equal to the port or
-    ending in ``:<port>`` is rewritten), so callers read the port from :attr:`port`.
+    ending in ``:<port>`` is rewritten), so callers read the port from :attr:`port`. With
+    ``movable=False`` (a restart that clients expect on the same port) it raises instead.
     """
 
     #: Seconds a server has to start listening: only a bound on a hang (a busy machine starts
     #: Django, Twisted and the app slowly), never a decision of a test.
     start_timeout = 120.0
 
-    def __init__(self, argv: list[str], port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        port: int,
+        env: dict[str, str] | None = None,
+        *,
+        movable: bool = True,
+    ) -> None:
         self.port = port
         self._argv = patient_handshakes(list(argv))
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -167,10 +214,15 @@ class ServerProcess:
             try:
                 self.wait_ready(self.start_timeout)
                 return
-            except RuntimeError:
-                if attempt == _START_ATTEMPTS or "address already in use" not in (
-                    self.output().lower()
-                ):
+            except RuntimeError as error:
+                in_use = "address already in use" in self.output().lower()
+                if in_use and not movable:
+                    # Fail now: clients waiting on this port would otherwise wait for ever.
+                    raise RuntimeError(
+                        f"port {port} is taken by another process, and this server may not "
+                        "move to another port (movable=False)"
+                    ) from error
+                if attempt == _START_ATTEMPTS or not in_use:
                     raise
             self._move_to(free_port())
 

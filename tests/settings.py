@@ -2,7 +2,8 @@
 
 Nothing here comes from the example project, whose own tests are ``tests/test_example_*.py``.
 A server process of the tests (``daphne tests.asgi:application``) uses these settings too;
-``REZNET_TEST_LAYER_URL`` puts its channel layer on that Redis (the multi-process tests).
+``REZNET_TEST_LAYER_URL`` puts its channel layer on that Redis (the multi-process tests), under
+the key prefix ``REZNET_TEST_LAYER_PREFIX`` (channels_redis's ``asgi`` by default).
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ if _LAYER_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": _LAYER_URL, "socket_timeout": 15}]},
+            "CONFIG": {
+                "hosts": [{"address": _LAYER_URL, "socket_timeout": 15}],
+                "prefix": os.environ.get("REZNET_TEST_LAYER_PREFIX", "asgi"),
+            },
         }
     }
 else:

@@ -104,8 +104,8 @@ class Servers:
         self.db = copy_db(template, folder)
         self.running: list[ServerProcess] = []
 
-    def start(self, argv: list[str], port: int) -> ServerProcess:
-        server = ServerProcess(argv, port, env=server_env(self.db))
+    def start(self, argv: list[str], port: int, *, movable: bool = True) -> ServerProcess:
+        server = ServerProcess(argv, port, env=server_env(self.db), movable=movable)
         self.running.append(server)
         return server
 
@@ -146,10 +146,15 @@ def copy_db(template: Path, folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def chat_server(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """``manage.py runserver`` without permessage-deflate, so the page sees gzip frames."""
+    """``manage.py runserver`` without permessage-deflate, so the page sees gzip frames.
+
+    Its batch window outlasts any answer (tests/chat_server_settings.py): the streamed chunks
+    come in batch frames however slowly a busy machine runs the agent.
+    """
     port = free_port()
     db = copy_db(demo_db, tmp_path_factory.mktemp("chat"))
-    server = ServerProcess(runserver_argv(port, deflate=False), port, env=server_env(db))
+    env = {**server_env(db), "DJANGO_SETTINGS_MODULE": "tests.chat_server_settings"}
+    server = ServerProcess(runserver_argv(port, deflate=False), port, env=env)
     yield server
     server.stop()
 
@@ -351,9 +356,16 @@ def test_the_quickstart_page_sample_chats(page: Page, chat_server: ServerProcess
     """docs/quickstart.md's page, served at the example project's origin, talks to its consumer."""
     # Written into a page of the server's own (set_content keeps its URL), as if served there.
     page.goto(url(chat_server, "/admin/login/"))
-    with page.expect_websocket() as opened:
-        page.set_content(f"<!doctype html><meta charset=utf-8>{quickstart_html()}")
-    opened.value.wait_for_event("framereceived")  # connection_established: the socket is open
+    # Listening before the page exists: its socket may get its first frame before set_content
+    # returns, and a listener added after that frame would wait for ever.
+    frames: list[object] = []
+    # (Playwright tags each handler, so a lambda, not the built-in frames.append.)
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(frame)))
+    page.set_content(f"<!doctype html><meta charset=utf-8>{quickstart_html()}")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not frames:  # connection_established: the socket is open
+        assert time.monotonic() < deadline, "the sample's socket never received a frame"
+        page.wait_for_timeout(50)  # lets Playwright dispatch the frame events
     page.fill("input[name=content]", "hello from the docs")
     page.click("#composer button")
     item = page.locator("#messages li")
@@ -395,6 +407,7 @@ def test_client_reconnects_after_the_server_restarts(
 ) -> None:
     port = free_port()
     server = servers.start(runserver_argv(port, deflate=False), port)
+    port = server.port  # where it listens (it moves if its first port was taken)
     tap = WireTap(page)
     page.goto(f"http://127.0.0.1:{port}/")
     wait_events(page, "e.event === 'connection_established'")
@@ -403,7 +416,8 @@ def test_client_reconnects_after_the_server_restarts(
 
     server.stop()
     page.wait_for_function("document.querySelector('#conn').dataset.state === 'retry'")
-    servers.start(runserver_argv(port, deflate=False), port)
+    # The page reconnects to the same port: the server may not move (it fails if that is taken).
+    servers.start(runserver_argv(port, deflate=False), port, movable=False)
     wait_events(page, "e.event === 'connection_established'", 2)
     # The page rejoins its channel on the new connection, and chat works again.
     wait_events(page, "e.event === 'joined' && e.data.channel_id === 'engineering'", 2)
@@ -423,7 +437,7 @@ def test_client_reconnects_after_the_server_restarts(
 def test_admin_metrics_page_renders_its_chart_after_login(page: Page, servers: Servers) -> None:
     """``make run``'s server (runserver with permessage-deflate): chat, log in, read the metrics."""
     port = free_port()
-    servers.start(runserver_argv(port, deflate=True), port)
+    port = servers.start(runserver_argv(port, deflate=True), port).port  # it may have moved
     page.goto(f"http://127.0.0.1:{port}/")
     wait_events(page, "e.event === 'connection_established'")
     converse(page)
@@ -460,7 +474,7 @@ def test_browser_negotiates_permessage_deflate_with_reznet_daphne(
     page: Page, servers: Servers
 ) -> None:
     port = free_port()
-    servers.start(reznet_daphne_argv(port), port)
+    port = servers.start(reznet_daphne_argv(port), port).port  # it may have moved
     handshakes = Handshakes(page.context.new_cdp_session(page))
     tap = WireTap(page)
     page.goto(f"http://127.0.0.1:{port}/")
@@ -568,7 +582,7 @@ def post_message(server: ServerProcess, channel: str, content: str) -> dict[str,
         headers={"Content-Type": "application/json", "Accept": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=WAIT_MS / 1000) as response:
         assert response.status == 201
         return dict(json.loads(response.read()))
 

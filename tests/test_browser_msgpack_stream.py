@@ -19,7 +19,7 @@ from reznet_ws.codec.msgpack_stream import MsgpackStreamDecoder
 from reznet_ws.codec.stream import is_stream_frame
 
 from .browser_support import CHROMIUM, ROOT, chromium_available, local_page
-from .conftest import ServerProcess, require_or_skip
+from .conftest import CLIENT_TIMEOUT, ServerProcess, require_or_skip, ws_connect_sync
 from .stream_support import stream_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -45,15 +45,13 @@ SETUP_JS = """async (url) => {
 def test_chromium_decodes_a_messagepack_group_stream(stream_server: ServerProcess) -> None:
     require_or_skip(chromium_available(), f"Chromium at {CHROMIUM} and the playwright package")
     require_or_skip(MSGPACK_ESM.is_dir(), "node_modules/@msgpack/msgpack (npm ci)")
-    from websockets.sync.client import connect
-
     url = f"ws://127.0.0.1:{stream_server.port}/ws/room/"
     sender_got: list[int] = []
     with local_page(stream_server.port, {"/msgpack/": MSGPACK_ESM}) as local:
         page, problems = local.page, local.problems
         query = "?reznet_features=stream"
-        with connect(url + query, subprotocols=[MSGPACK_SUBPROTOCOL]) as sender:  # type: ignore[list-item]
-            hello = msgpack.unpackb(sender.recv())
+        with ws_connect_sync(url + query, subprotocols=[MSGPACK_SUBPROTOCOL]) as sender:
+            hello = msgpack.unpackb(sender.recv(timeout=CLIENT_TIMEOUT))
             assert hello["e"] == "connection_established"
             fields = FieldMap(hello["d"]["field_map"], hello["d"]["timestamp_fields"])
             packed, decoder = msgpack_codec(Codec(fields)), MsgpackStreamDecoder()
@@ -63,7 +61,7 @@ def test_chromium_decodes_a_messagepack_group_stream(stream_server: ServerProces
 
             def shout(n: int) -> None:
                 sender.send(json.dumps({"event": "shout", "data": {"n": n, "pad": 300}}))
-                frame = sender.recv()
+                frame = sender.recv(timeout=CLIENT_TIMEOUT)
                 assert isinstance(frame, bytes)
                 message = decoder.decode_message(frame) if is_stream_frame(frame) else frame
                 [(_, data)] = packed.decode_frame(message)

@@ -15,7 +15,7 @@ import pytest
 from reznet_ws.codec.stream import parse_header
 
 from .browser_support import CHROMIUM, ROOT, chromium_available, local_page
-from .conftest import ServerProcess, require_or_skip
+from .conftest import CLIENT_TIMEOUT, ServerProcess, require_or_skip, ws_connect_sync
 from .stream_support import stream_server
 from .test_browser_stream import frames_of, join_mid_stream_and_resync
 
@@ -43,14 +43,12 @@ def test_chromium_decodes_zstd_streams_across_epochs_and_a_resync(
 ) -> None:
     require_or_skip(chromium_available(), f"Chromium at {CHROMIUM} and the playwright package")
     require_or_skip(FZSTD.exists(), "node_modules/fzstd (npm ci)")
-    from websockets.sync.client import connect
-
     url = f"ws://127.0.0.1:{stream_server.port}/ws/room/"
     with local_page(stream_server.port, {"/fzstd.mjs": FZSTD}) as local:
         page = local.page
         query = "?reznet_features=stream,stream-zstd"
-        with connect(url + query, subprotocols=["reznet.v2"]) as sender:  # type: ignore[list-item]
-            sender.recv()  # connection_established
+        with ws_connect_sync(url + query, subprotocols=["reznet.v2"]) as sender:
+            sender.recv(timeout=CLIENT_TIMEOUT)  # connection_established
 
             def shout(n: int) -> None:
                 sender.send(json.dumps({"event": "shout", "data": {"n": n, "pad": 200}}))

@@ -80,7 +80,7 @@ async def established(comm: WebsocketCommunicator) -> dict[str, Any]:
 
 
 async def events(comm: WebsocketCommunicator) -> list[tuple[str, Any]]:
-    message = await comm.receive_output(timeout=2)
+    message = await comm.receive_output()  # the conftest's patient default bounds a hang
     assert message["type"] == "websocket.send"
     raw = message.get("text") if message.get("text") is not None else message["bytes"]
     return codec().decode_frame(raw)
@@ -113,7 +113,7 @@ async def test_v2_event_is_smaller_and_decodes_to_plain() -> None:
     comm = await connect(v2=True)
     await established(comm)
     await comm.send_json_to({"event": "echo", "data": MESSAGE})
-    message = await comm.receive_output(timeout=2)
+    message = await comm.receive_output()
     frame = json.loads(message["text"])
     assert frame["_v"] == 2 and frame["e"] == "echo"
     assert frame["d"]["ts"] == 1761393600000
@@ -154,7 +154,7 @@ async def test_batching_flushes_on_window_and_on_size() -> None:
     comm = await connect(v2=True)
     await established(comm)
     await comm.send_json_to({"event": "burst", "data": {"n": 3}})
-    raw = (await comm.receive_output(timeout=2))["text"]
+    raw = (await comm.receive_output())["text"]
     assert json.loads(raw)["b"]  # one batch frame for three small events
     assert codec().decode_frame(raw) == [("tick", {"order": i}) for i in range(3)]
     await comm.send_json_to({"event": "burst", "data": {"n": 25}})
@@ -181,7 +181,7 @@ async def test_close_flushes_queued_events_first() -> None:
     await established(comm)
     await comm.send_json_to({"event": "burst_close"})
     assert await events(comm) == [("tick", {"order": i}) for i in range(3)]
-    assert (await comm.receive_output(timeout=2))["type"] == "websocket.close"
+    assert (await comm.receive_output())["type"] == "websocket.close"
 
 
 async def test_large_payload_is_gzipped_unless_transport_compressed() -> None:
@@ -191,7 +191,7 @@ async def test_large_payload_is_gzipped_unless_transport_compressed() -> None:
     comm = await connect(v2=True)
     await established(comm)
     await comm.send_json_to({"event": "echo", "data": big})
-    message = await comm.receive_output(timeout=2)
+    message = await comm.receive_output()
     assert message.get("bytes") is not None
     assert json.loads(gzip.decompress(message["bytes"]))["e"] == "echo"
     assert codec().decode_frame(message["bytes"]) == [("echo", big)]
@@ -204,7 +204,7 @@ async def test_large_payload_is_gzipped_unless_transport_compressed() -> None:
     assert info["features"]["permessage_deflate"] is True
     assert info["features"]["gzip_compression"] is False
     await deflated.send_json_to({"event": "echo", "data": big})
-    message = await deflated.receive_output(timeout=2)
+    message = await deflated.receive_output()
     assert message.get("text") is not None
     await deflated.disconnect()
 
@@ -332,7 +332,7 @@ async def test_repeated_abuse_closes_with_documented_code() -> None:
     for _ in range(3):
         await comm.send_to(text_data="nope")
         assert json.loads(await comm.receive_from())["d"]["code"] == "malformed_json"
-    closed = await comm.receive_output(timeout=2)
+    closed = await comm.receive_output()
     assert closed == {"type": "websocket.close", "code": CLOSE_TOO_MANY_ERRORS}
 
 

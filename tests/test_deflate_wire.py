@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import CLIENT_TIMEOUT, ServerProcess, free_port, ws_connect
 from tests.deflate_app import LARGE_JSON
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -140,13 +140,16 @@ def server_frames(stream: bytes) -> list[tuple[int, int]]:
 
 async def ask(ws: ClientConnection, text: str) -> Any:
     await ws.send(text)
-    return await asyncio.wait_for(ws.recv(), 15)
+    return await asyncio.wait_for(ws.recv(), CLIENT_TIMEOUT)
 
 
 async def large_over_proxy(port: int, **connect_kwargs: Any) -> tuple[ClientConnection, int, int]:
     """Fetch LARGE_JSON through a proxy: ``(connection, first byte, frame length)``."""
     proxy = Proxy(port)
-    async with proxy.running(), connect(f"ws://127.0.0.1:{proxy.port}/ws/", **connect_kwargs) as ws:
+    async with (
+        proxy.running(),
+        ws_connect(f"ws://127.0.0.1:{proxy.port}/ws/", **connect_kwargs) as ws,
+    ):
         assert await ask(ws, "large") == LARGE_JSON
     first, length = server_frames(bytes(proxy.downstream))[0]
     return ws, first, length
@@ -184,7 +187,7 @@ async def test_client_offering_nothing_gets_plain_frames(script_server: ServerPr
 
 async def test_scope_flag_only_when_negotiated(script_server: ServerProcess) -> None:
     url = f"ws://127.0.0.1:{script_server.port}/ws/"
-    async with connect(url) as ws:
+    async with ws_connect(url) as ws:
         flag = json.loads(await ask(ws, "scope"))["reznet.permessage_deflate"]
     assert flag == {
         "level": 6,
@@ -194,7 +197,7 @@ async def test_scope_flag_only_when_negotiated(script_server: ServerProcess) -> 
         "server_no_context_takeover": True,
         "client_no_context_takeover": False,
     }
-    async with connect(url, compression=None) as ws:
+    async with ws_connect(url, compression=None) as ws:
         assert json.loads(await ask(ws, "scope")) == {}
 
 
@@ -203,7 +206,7 @@ async def test_client_window_limits_are_honoured(script_server: ServerProcess) -
     # answers above its offer or compresses with a larger window than it allowed.
     offer = ClientPerMessageDeflateFactory(server_max_window_bits=10, client_max_window_bits=10)
     url = f"ws://127.0.0.1:{script_server.port}/ws/"
-    async with connect(url, compression=None, extensions=[offer]) as ws:
+    async with ws_connect(url, compression=None, extensions=[offer]) as ws:
         assert offered_extensions(ws) == (
             "permessage-deflate; server_max_window_bits=10; client_max_window_bits=10"
         )
@@ -216,7 +219,7 @@ async def test_client_window_limits_are_honoured(script_server: ServerProcess) -
 async def test_server_no_context_takeover_requested_by_client(script_server: ServerProcess) -> None:
     offer = ClientPerMessageDeflateFactory(server_no_context_takeover=True)
     url = f"ws://127.0.0.1:{script_server.port}/ws/"
-    async with connect(url, compression=None, extensions=[offer]) as ws:
+    async with ws_connect(url, compression=None, extensions=[offer]) as ws:
         assert "server_no_context_takeover" in (offered_extensions(ws) or "")
         for _ in range(3):
             assert await ask(ws, "large") == LARGE_JSON
@@ -228,7 +231,7 @@ async def test_null_origin_still_allowed(script_server: ServerProcess) -> None:
     # daphne sets allowNullOrigin=True; a second setProtocolOptions call would reset it to False
     # and autobahn would answer 400 to sandboxed iframes and file:// pages (Origin: null).
     url = f"ws://127.0.0.1:{script_server.port}/ws/"
-    async with connect(url, additional_headers={"Origin": "null"}) as ws:
+    async with ws_connect(url, additional_headers={"Origin": "null"}) as ws:
         assert "reznet.permessage_deflate" in json.loads(await ask(ws, "scope"))
 
 
@@ -239,10 +242,10 @@ async def test_flags_turn_off_excluded_paths_and_bound_outgoing_messages() -> No
     )  # fmt: skip
     with serving(argv, env=NO_SETTINGS) as server:
         base = f"ws://127.0.0.1:{server.port}"
-        async with connect(f"{base}/plain/chat/") as ws:
+        async with ws_connect(f"{base}/plain/chat/") as ws:
             assert offered_extensions(ws) is None
             assert json.loads(await ask(ws, "scope")) == {}
-        async with connect(f"{base}/ws/") as ws:
+        async with ws_connect(f"{base}/ws/") as ws:
             assert offered_extensions(ws) is not None
             flag = json.loads(await ask(ws, "scope"))["reznet.permessage_deflate"]
             assert (flag["level"], flag["server_max_window_bits"]) == (9, 9)
@@ -250,7 +253,7 @@ async def test_flags_turn_off_excluded_paths_and_bound_outgoing_messages() -> No
             assert await ask(ws, "send-bytes:150000") == "refused"
             assert await ask(ws, "large") == LARGE_JSON
     with serving(script_argv("--no-permessage-deflate"), env=NO_SETTINGS) as server:
-        async with connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
+        async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
             assert offered_extensions(ws) is None
             assert json.loads(await ask(ws, "scope")) == {}
 
@@ -267,10 +270,10 @@ async def test_deflate_level_reaches_the_compressor() -> None:
 async def test_command_line_overrides_django_settings() -> None:
     env = {**RUNSERVER_ENV, "REZNET_TEST_DEFLATE_OFF": "1"}
     with serving(script_argv(), env=env) as server:
-        async with connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
+        async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
             assert offered_extensions(ws) is None
     with serving(script_argv("--permessage-deflate"), env=env) as server:
-        async with connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
+        async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
             assert offered_extensions(ws) is not None
 
 
@@ -343,11 +346,11 @@ async def _send_raw(port: int, data: bytes) -> bytes:
     )
     answer = bytearray()
     try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 15)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CLIENT_TIMEOUT)
         assert b"permessage-deflate" in head, head
         writer.write(data)
         await writer.drain()
-        while chunk := await asyncio.wait_for(reader.read(1 << 16), 15):
+        while chunk := await asyncio.wait_for(reader.read(1 << 16), CLIENT_TIMEOUT):
             answer += chunk
     except ConnectionError:
         pass
@@ -376,7 +379,7 @@ async def test_compression_bomb_is_refused_without_memory_growth(
     bomb_server: ServerProcess, fragments: int
 ) -> None:
     url = f"ws://127.0.0.1:{bomb_server.port}/ws/"
-    async with connect(url) as ws:  # warm up: first connection's allocations are not the bomb's
+    async with ws_connect(url) as ws:  # warm up: first connection's allocations are not the bomb's
         assert await ask(ws, "large") == LARGE_JSON
     pid = bomb_server.proc.pid
     peak_before = _vm_kb(pid, "VmHWM")
@@ -388,7 +391,7 @@ async def test_compression_bomb_is_refused_without_memory_growth(
     assert _close_code(answer) == 1009, answer[:16]
     assert _vm_kb(pid, "VmHWM") - peak_before < BOMB_RSS_BUDGET_KB
     assert bomb_server.proc.poll() is None
-    async with connect(url) as ws:
+    async with ws_connect(url) as ws:
         assert await ask(ws, "still here") == "still here"
     assert "exceeds payload limit of 1048576 octets after decompression" in bomb_server.output()
 
@@ -408,19 +411,23 @@ async def test_runserver_negotiates_and_records_wire_bytes() -> None:
 
 
 async def _wire_stats(port: int, at_least: int) -> dict[str, int]:
-    """Ask the app for the recorder's wire counters until the closed connection shows up."""
-    async with connect(f"ws://127.0.0.1:{port}/ws/") as ws:
-        for _ in range(50):
+    """Ask the app for the recorder's wire counters until the closed connection shows up.
+
+    The deadline bounds a hang only: the caller's asserts then say what is missing.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CLIENT_TIMEOUT
+    async with ws_connect(f"ws://127.0.0.1:{port}/ws/") as ws:
+        while True:
             stats: dict[str, int] = json.loads(await ask(ws, "wire-stats"))
-            if stats.get("wire_bytes_sent", 0) >= at_least:
+            if stats.get("wire_bytes_sent", 0) >= at_least or loop.time() > deadline:
                 return stats
-            await asyncio.sleep(0.1)
-    return stats
+            await asyncio.sleep(0.1)  # poll interval, not a wait for a condition
 
 
 async def test_runserver_no_permessage_deflate() -> None:
     with serving(runserver_argv("--no-permessage-deflate"), env=RUNSERVER_ENV) as server:
-        async with connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
+        async with ws_connect(f"ws://127.0.0.1:{server.port}/ws/") as ws:
             assert offered_extensions(ws) is None
             assert json.loads(await ask(ws, "scope")) == {}
     assert "permessage-deflate: off" in server.output()

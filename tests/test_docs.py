@@ -186,17 +186,18 @@ async def exercise_consumer(consumer: type) -> None:
     app = consumer.as_asgi()  # type: ignore[attr-defined]
     v2 = WebsocketCommunicator(app, "/ws/chat/", subprotocols=[SUBPROTOCOL])
     v1 = WebsocketCommunicator(app, "/ws/chat/")
-    assert await v2.connect(timeout=5) == (True, SUBPROTOCOL)
-    assert (await v1.connect(timeout=5))[0]
-    hello = json.loads(await v2.receive_from(timeout=5))
+    # Every wait below has the conftest's patient default bound.
+    assert await v2.connect() == (True, SUBPROTOCOL)
+    assert (await v1.connect())[0]
+    hello = json.loads(await v2.receive_from())
     assert hello["e"] == "connection_established"
     codec = Codec(FieldMap(hello["d"]["field_map"], hello["d"]["timestamp_fields"]))
     await v2.send_json_to({"event": "send_message", "data": {"content": "hello"}})
-    output = await v2.receive_output(timeout=5)
+    output = await v2.receive_output()
     frame = output.get("text") or output["bytes"]
     assert json.loads(frame)["_v"] == 2
     [(event, data)] = codec.decode_frame(frame)
-    plain = await v1.receive_json_from(timeout=5)
+    plain = await v1.receive_json_from()
     assert plain == {"event": event, "data": data}
     assert event == "message_new" and data["content"] == "hello"  # type: ignore[index]
     await v1.disconnect()

@@ -35,7 +35,7 @@ import pytest
 from reznet_ws.codec import SUBPROTOCOL, Codec, FieldMap
 
 from .browser_support import ROOT, prepare_db
-from .conftest import ServerProcess, free_port
+from .conftest import CLIENT_TIMEOUT, ServerProcess, free_port, ws_connect_sync
 
 if TYPE_CHECKING:
     from tests.redis_server import RedisServer
@@ -119,7 +119,9 @@ def request(
         method="GET" if body is None else "POST",
     )
     try:
-        with (opener or urllib.request.build_opener()).open(req, timeout=10) as response:
+        with (opener or urllib.request.build_opener()).open(
+            req, timeout=CLIENT_TIMEOUT
+        ) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         with error:
@@ -152,27 +154,25 @@ class Client:
     def __init__(
         self, server: ServerProcess, path: str, *, v2: bool, stack: contextlib.ExitStack
     ) -> None:
-        from websockets.sync.client import connect
         from websockets.typing import Origin, Subprotocol
 
         self.ws = stack.enter_context(
-            connect(
+            ws_connect_sync(
                 f"ws://127.0.0.1:{server.port}{path}",
                 origin=Origin(f"http://127.0.0.1:{server.port}"),
                 subprotocols=[Subprotocol(SUBPROTOCOL)] if v2 else None,
                 compression=None,
-                open_timeout=10,
             )
         )
         self.pending: deque[tuple[str, Any]] = deque()
         self.codec: Codec | None = None
         if v2:
             assert self.ws.subprotocol == SUBPROTOCOL
-            hello = json.loads(self.ws.recv(timeout=10))
+            hello = json.loads(self.ws.recv(timeout=CLIENT_TIMEOUT))
             assert hello["e"] == "connection_established"
             self.codec = Codec(FieldMap(hello["d"]["field_map"], hello["d"]["timestamp_fields"]))
 
-    def next(self, timeout: float = 15.0) -> tuple[str, Any]:
+    def next(self, timeout: float = CLIENT_TIMEOUT) -> tuple[str, Any]:
         while not self.pending:
             frame = self.ws.recv(timeout=timeout)
             plain = json.loads(frame) if isinstance(frame, str) else {}
@@ -297,7 +297,7 @@ def test_a_session_post_needs_the_csrf_token(servers: Servers) -> None:
     jar = http.cookiejar.CookieJar()
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     login = f"http://127.0.0.1:{server.port}/admin/login/?next=/admin/"
-    with browser.open(login, timeout=10) as page:
+    with browser.open(login, timeout=CLIENT_TIMEOUT) as page:
         form = page.read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
     assert token is not None
@@ -308,7 +308,7 @@ def test_a_session_post_needs_the_csrf_token(servers: Servers) -> None:
             data=urllib.parse.urlencode(fields).encode(),
             headers={"Referer": login},
         ),
-        timeout=10,
+        timeout=CLIENT_TIMEOUT,
     ) as done:
         assert done.url.endswith("/admin/")
     cookies = {cookie.name: cookie.value for cookie in jar}
@@ -360,7 +360,8 @@ def test_two_processes_on_redis_deliver_once_and_count_once_per_recipient(
     # Each process counts what it delivered; the stats API adds the processes up (Redis).
     # A process flushes its counts when it answers the stats API, so both are asked, until
     # their deliveries are all counted (a delivery is counted just after its frame is written).
-    deadline = time.monotonic() + 20
+    # The deadline bounds a hang only: the assert below then says what is missing.
+    deadline = time.monotonic() + CLIENT_TIMEOUT
     while True:
         event_counts(second)
         counts = event_counts(first)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import pytest
-import websockets
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
@@ -19,22 +19,26 @@ from reznet_ws.delivery.hub import get_hub
 from reznet_ws.encoding import default_field_map
 from reznet_ws.stats import get_recorder
 
-from .conftest import ServerProcess, app_server_argv, free_port
+from .conftest import CLIENT_TIMEOUT, ServerProcess, app_server_argv, free_port, ws_connect
 from .test_wire import FIELD_MAP
 
 pytestmark = pytest.mark.timeout(300)
 
+# Of this run only: Redis pub/sub ignores the db number, so a fixed name would reach (and hear)
+# another test run using the same Redis.
+GROUP = f"hubroom-{uuid.uuid4().hex[:8]}"
+
 
 class RoomConsumer(OptimizedConsumerMixin, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
-        await self.join_group("hubroom")
+        await self.join_group(GROUP)
         await self.accept()
 
     async def receive_event(self, event: str, data: Any) -> None:
         if event == "shout":
-            await self.broadcast("hubroom", "said", data)
+            await self.broadcast(GROUP, "said", data)
         elif event == "also_group_add":
-            await self.channel_layer.group_add("hubroom", self.channel_name)
+            await self.channel_layer.group_add(GROUP, self.channel_name)
             await self.send_event("ok", {})
 
 
@@ -50,7 +54,7 @@ async def open_client(v2: bool) -> WebsocketCommunicator:
 
 
 async def next_events(comm: WebsocketCommunicator) -> list[tuple[str, Any]]:
-    message = await comm.receive_output(timeout=3)
+    message = await comm.receive_output()  # the conftest's patient default
     raw = message.get("text") if message.get("text") is not None else message["bytes"]
     return Codec(default_field_map()).decode_frame(raw)
 
@@ -60,14 +64,14 @@ async def test_hub_joins_the_layer_group_once_for_all_local_members() -> None:
     clients = [await open_client(v2=i % 2 == 0) for i in range(6)]
     hub = get_hub(layer)
     assert hub.member_count() == 6
-    assert list(layer.groups["hubroom"]) == [hub.channel]  # one layer member for six sockets
+    assert list(layer.groups[GROUP]) == [hub.channel]  # one layer member for six sockets
     await clients[0].send_json_to({"event": "shout", "data": {"n": 1}})
     for client in clients:
         assert await next_events(client) == [("said", {"n": 1})]
     for client in clients:
         await client.disconnect()
     assert hub.member_count() == 0
-    assert "hubroom" not in layer.groups or hub.channel not in layer.groups["hubroom"]
+    assert GROUP not in layer.groups or hub.channel not in layer.groups[GROUP]
 
 
 async def test_no_delivery_after_disconnect_and_no_doubles() -> None:
@@ -102,7 +106,7 @@ async def test_churn_every_connected_client_gets_everything_in_order() -> None:
             await drain_until(comm, received[cid], n - 1)
             await comm.disconnect()
             done[cid] = (first, n - 1)
-        await layer.group_send("hubroom", broadcast_message(n))
+        await layer.group_send(GROUP, broadcast_message(n))
         sent.append(n)
     for cid, (comm, first) in clients.items():
         await drain_until(comm, received[cid], sent[-1])
@@ -120,7 +124,7 @@ async def drain_until(comm: WebsocketCommunicator, into: list[int], last: int) -
 def broadcast_message(n: int) -> dict[str, Any]:
     return {
         "type": "reznet.event",
-        "group": "hubroom",
+        "group": GROUP,
         "id": f"churn-{n}",
         "event": "tick",
         "v1": json.dumps({"event": "tick", "data": {"n": n}}),
@@ -146,10 +150,10 @@ async def test_slow_client_drops_are_counted_then_it_is_closed_with_4009() -> No
     healthy = await open_client(v2=False)
     before = get_recorder().counters["error:slow_client_drop"]
     for n in range(3):
-        await layer.group_send("hubroom", broadcast_message(n))
+        await layer.group_send(GROUP, broadcast_message(n))
         assert [d["n"] for _, d in await next_events(healthy)] == [n]
     assert get_recorder().counters["error:slow_client_drop"] == before + 3
-    assert await stuck.receive_output(timeout=2) == {
+    assert await stuck.receive_output() == {
         "type": "websocket.close",
         "code": CLOSE_TOO_SLOW,
     }
@@ -159,7 +163,7 @@ async def test_slow_client_drops_are_counted_then_it_is_closed_with_4009() -> No
 def layer_configs(redis_url: str) -> dict[str, dict[str, Any]]:
     redis_config = {
         "hosts": [{"address": redis_url, "socket_timeout": 15}],
-        "prefix": "reznet-fanout-test",
+        "prefix": f"reznet-fanout-{uuid.uuid4().hex[:10]}",  # pub/sub ignores the db number
     }
     return {
         "inmemory": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
@@ -209,27 +213,36 @@ async def test_hub_works_on_every_layer(layer_name: str, redis_url: str) -> None
 async def test_two_processes_share_broadcasts_through_redis(redis_url: str) -> None:
     servers = []
     try:
+        # Keys and groups of this test's own: another run on the same Redis shares nothing.
+        env = {
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "REZNET_TEST_LAYER_URL": redis_url,
+            "REZNET_TEST_LAYER_PREFIX": f"fanout-{uuid.uuid4().hex[:10]}",
+        }
+        room = f"engineering-{uuid.uuid4().hex[:8]}"
         for _ in range(2):
             port = free_port()
-            env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "REZNET_TEST_LAYER_URL": redis_url}
             servers.append(ServerProcess(app_server_argv(port), port, env=env))
         urls = [f"ws://127.0.0.1:{s.port}/ws/room/" for s in servers]
         codec = Codec(FIELD_MAP)
 
+        async def recv(ws: Any) -> Any:
+            return await asyncio.wait_for(ws.recv(), CLIENT_TIMEOUT)
+
         async def next_message(ws: Any) -> str:
-            [(event, data)] = codec.decode_frame(await asyncio.wait_for(ws.recv(), 10))
+            [(event, data)] = codec.decode_frame(await recv(ws))
             assert event == "message_new"
             return str(data["content"])
 
         async with (
-            websockets.connect(urls[0], subprotocols=[SUBPROTOCOL]) as a,
-            websockets.connect(urls[1]) as b,
+            ws_connect(urls[0], subprotocols=[SUBPROTOCOL]) as a,
+            ws_connect(urls[1]) as b,
         ):
-            await a.recv()
-            await a.send(json.dumps({"event": "join", "data": {"room": "engineering"}}))
-            await b.send(json.dumps({"event": "join", "data": {"room": "engineering"}}))
-            assert codec.decode_frame(await a.recv())[0][0] == "joined"
-            assert codec.decode_frame(await b.recv())[0][0] == "joined"
+            await recv(a)  # connection_established
+            await a.send(json.dumps({"event": "join", "data": {"room": room}}))
+            await b.send(json.dumps({"event": "join", "data": {"room": room}}))
+            assert codec.decode_frame(await recv(a))[0][0] == "joined"
+            assert codec.decode_frame(await recv(b))[0][0] == "joined"
             for n in range(10):
                 sender = a if n % 2 == 0 else b
                 await sender.send(
@@ -273,7 +286,7 @@ async def test_a_broadcast_is_counted_once_per_recipient_in_few_stats_calls() ->
     before = dict(recorder.counters)
     recorder.record_message = counting  # type: ignore[method-assign]
     try:
-        await layer.group_send("hubroom", broadcast_message(7))
+        await layer.group_send(GROUP, broadcast_message(7))
         for client in v2 + v1:
             assert await next_events(client) == [("tick", {"n": 7})]
     finally:

@@ -69,7 +69,7 @@ async def open_client(features: str | None, v2: bool = True) -> WebsocketCommuni
 
 
 async def receive(comm: WebsocketCommunicator) -> dict[str, Any]:
-    return json.loads(await comm.receive_from(timeout=3))
+    return json.loads(await comm.receive_from())  # the conftest's patient default bounds a hang
 
 
 def v1_data(done: int) -> Any:
@@ -82,7 +82,7 @@ async def test_send_event_sends_the_full_object_then_deltas() -> None:
     sizes = []
     for done in range(5):
         await comm.send_json_to({"event": "own", "data": done})
-        text = await comm.receive_from(timeout=3)
+        text = await comm.receive_from()
         frame = json.loads(text)
         sizes.append(len(text))
         assert ("x" in frame) == (done > 0)
@@ -99,7 +99,7 @@ async def test_clients_without_delta_get_plain_frames() -> None:
     for comm in (v1, v2):
         for done in (0, 1):
             await comm.send_json_to({"event": "own", "data": done})
-            [(event, data)] = codec().decode_frame(await comm.receive_from(timeout=3))
+            [(event, data)] = codec().decode_frame(await comm.receive_from())
             assert (event, data) == ("plan_updated", v1_data(done))
         await comm.disconnect()
 
@@ -117,7 +117,7 @@ async def test_a_keyed_broadcast_is_diffed_once_and_joiners_get_the_full_object(
         for n, frame in enumerate(frames):
             assert receivers[id(comm)].receive(frame)[1] == v1_data(n)  # type: ignore[index]
     for n in (0, 1):
-        assert json.loads(await old.receive_from(timeout=3))["data"] == v1_data(n)
+        assert json.loads(await old.receive_from())["data"] == v1_data(n)
     hub = get_hub(get_channel_layer())
     assert hub.keyed is not None and len(hub.keyed) == 1  # one stream for all members
     late = await open_client("delta")
@@ -308,9 +308,9 @@ async def test_messagepack_connections_get_keyed_events_in_their_encoding() -> N
         PlanConsumer.as_asgi(), "/ws/?reznet_features=delta", subprotocols=[MSGPACK_SUBPROTOCOL]
     )
     assert (await comm.connect())[0]
-    hello = msgpack.unpackb((await comm.receive_output(timeout=3))["bytes"])
+    hello = msgpack.unpackb((await comm.receive_output())["bytes"])
     assert hello["d"]["features"]["keyed_deltas"] is True  # deltas in either encoding
     await comm.send_json_to({"event": "own", "data": 1})
-    output = await comm.receive_output(timeout=3)
+    output = await comm.receive_output()
     assert msgpack.unpackb(output["bytes"])["k"] == "plan:w1"  # a packed keyed frame
     await comm.disconnect()

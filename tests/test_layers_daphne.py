@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import redis
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import CLIENT_TIMEOUT, ServerProcess, free_port, ws_connect
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -95,7 +95,7 @@ async def test_broadcasts_from_either_process_reach_both_clients_once_in_order(
 ) -> None:
     group = f"room{uuid.uuid4().hex[:10]}"
     urls = [f"ws://127.0.0.1:{port}/ws/{group}/" for port in servers]
-    async with connect(urls[0]) as a, connect(urls[1]) as b:
+    async with ws_connect(urls[0]) as a, ws_connect(urls[1]) as b:
         probes = await _wait_until_subscribed([a, b])
         receiving = [asyncio.ensure_future(_collect(ws, 2 * PER_CLIENT)) for ws in (a, b)]
 
@@ -108,7 +108,7 @@ async def test_broadcasts_from_either_process_reach_both_clients_once_in_order(
                     await asyncio.sleep(0.01)
 
         await asyncio.gather(broadcast(a, "a"), broadcast(b, "b"))
-        results = await asyncio.wait_for(asyncio.gather(*receiving), timeout=30)
+        results = await asyncio.wait_for(asyncio.gather(*receiving), timeout=CLIENT_TIMEOUT)
         for received in results:
             for origin in "ab":
                 numbers = [m["n"] for m in received if m["origin"] == origin]
@@ -120,7 +120,7 @@ async def test_broadcasts_from_either_process_reach_both_clients_once_in_order(
         stats = []
         for ws in (a, b):
             await ws.send(json.dumps({"stats": True}))
-            stats.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=5))["stats"])
+            stats.append(json.loads(await asyncio.wait_for(ws.recv(), CLIENT_TIMEOUT))["stats"])
         assert sum(s["delivered"] for s in stats) == 2 * PER_CLIENT + probes
         assert sum(s.get("envelopes", 0) for s in stats) > 0
         assert all(s.get("unpacked", 0) > 0 for s in stats)

@@ -30,7 +30,7 @@ from reznet_ws.encoding import default_field_map
 from reznet_ws.limits import IncomingLimits, TokenBucket
 from reznet_ws.stats import get_recorder
 
-from .conftest import ServerProcess, free_port
+from .conftest import CLIENT_TIMEOUT, ServerProcess, free_port, ws_connect
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -227,7 +227,7 @@ async def test_persistent_flooding_closes_with_4008() -> None:
         await comm.send_json_to({"event": "note", "data": 2})
         frame = json.loads(await comm.receive_from())
         assert frame["event"] == "error" and frame["data"]["code"] == "rate_limited"
-    closed = await comm.receive_output(timeout=2)
+    closed = await comm.receive_output()  # the conftest's patient default
     assert closed == {"type": "websocket.close", "code": CLOSE_TOO_MANY_ERRORS}
     assert [data for _, data in LimitedConsumer.received] == [1]
 
@@ -316,13 +316,11 @@ def limits_server() -> Any:
 
 
 async def recv_json(ws: Any) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), 10))
+    return json.loads(await asyncio.wait_for(ws.recv(), CLIENT_TIMEOUT))
 
 
 async def error_counters(url: str) -> dict[str, int]:
-    async with websockets.connect(
-        url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None
-    ) as ws:
+    async with ws_connect(url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None) as ws:
         await recv_json(ws)  # connection_established
         await ws.send(json.dumps({"event": "counters"}))
         frame = await recv_json(ws)
@@ -336,9 +334,7 @@ async def test_limits_on_a_real_daphne(limits_server: ServerProcess) -> None:
     """MAX_BATCH_EVENTS 5, INCOMING_BURST 5 (no refill while the test runs), 4 errors close."""
     url = f"ws://127.0.0.1:{limits_server.port}/ws/"
     before = await error_counters(url)
-    async with websockets.connect(
-        url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None
-    ) as ws:
+    async with ws_connect(url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None) as ws:
         assert (await recv_json(ws))["e"] == "connection_established"
         big = {"_v": 2, "b": [["echo", {"n": i}] for i in range(6)]}
         await ws.send(json.dumps(big))
@@ -355,7 +351,7 @@ async def test_limits_on_a_real_daphne(limits_server: ServerProcess) -> None:
         await ws.send(json.dumps({"event": "echo", "data": {"n": 7}}))
         assert (await recv_json(ws))["d"]["code"] == "rate_limited"  # the 4th error: closed
         with pytest.raises(websockets.ConnectionClosed) as closed:
-            await asyncio.wait_for(ws.recv(), 10)
+            await asyncio.wait_for(ws.recv(), CLIENT_TIMEOUT)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_TOO_MANY_ERRORS
     after = await error_counters(url)
     for code, added in {"batch_too_large": 1, "missing_event": 1, "rate_limited": 3}.items():

@@ -33,7 +33,7 @@ async def connect(protocols: list[str], expected: str | None) -> WebsocketCommun
 
 
 async def receive(comm: WebsocketCommunicator) -> str | bytes:
-    message = await comm.receive_output(timeout=2)
+    message = await comm.receive_output()  # the conftest's patient default
     assert message["type"] == "websocket.send"
     return message["text"] if message.get("text") is not None else message["bytes"]
 

@@ -36,7 +36,7 @@ async def open_client(msgpack_encoding: bool = True) -> WebsocketCommunicator:
 
 
 async def receive_raw(comm: WebsocketCommunicator) -> str | bytes:
-    output = await comm.receive_output(timeout=3)
+    output = await comm.receive_output()  # the conftest's patient default
     assert output["type"] == "websocket.send"
     return output["text"] if output.get("text") is not None else output["bytes"]
 

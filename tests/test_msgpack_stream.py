@@ -168,7 +168,7 @@ async def _join_and_read(path: str) -> WebsocketCommunicator:
     comm = WebsocketCommunicator(Room.as_asgi(), path, subprotocols=[MSGPACK_SUBPROTOCOL])
     connected, subprotocol = await comm.connect()
     assert connected and subprotocol == MSGPACK_SUBPROTOCOL
-    greeting = msgpack.unpackb((await comm.receive_output(timeout=3))["bytes"])
+    greeting = msgpack.unpackb((await comm.receive_output())["bytes"])
     assert greeting["e"] == "connection_established"
     return comm
 
@@ -182,7 +182,7 @@ async def test_msgpack_consumers_receive_group_broadcasts_as_stream_frames() -> 
         frame = msgpack_codec(CODEC).event_frame("shout", msgpack_codec(CODEC).encode_data(n))
         await comms[0].send_to(bytes_data=frame)
         for comm, decoder in zip(comms, decoders, strict=True):
-            raw = (await comm.receive_output(timeout=3))["bytes"]
+            raw = (await comm.receive_output())["bytes"]
             assert is_stream_frame(raw) == (n > 0)  # the first one counts the members
             message = decoder.decode_message(raw) if is_stream_frame(raw) else raw
             assert msgpack_codec(CODEC).decode_frame(message) == [("message_new", n)]

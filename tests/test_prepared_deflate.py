@@ -15,14 +15,13 @@ import zlib
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect
 
 from reznet_ws.codec import SUBPROTOCOL, Codec
 from reznet_ws.codec.compression import deflate_message
 from reznet_ws.encoding import default_field_map
 from reznet_ws.server.gcpolicy import GcFreezePolicy
 
-from .conftest import ServerProcess, free_port
+from .conftest import ServerProcess, free_port, ws_connect
 from .test_prepared_frames import RawClient, parse_frame
 
 pytestmark = pytest.mark.timeout(300)
@@ -84,8 +83,8 @@ async def _chat(port: int) -> list[Any]:
     url = f"ws://127.0.0.1:{port}/ws/room/"
     got: list[Any] = []
     async with (
-        connect(url, subprotocols=[SUBPROTOCOL]) as first,  # type: ignore[list-item]
-        connect(url, subprotocols=[SUBPROTOCOL]) as second,  # type: ignore[list-item]
+        ws_connect(url, subprotocols=[SUBPROTOCOL]) as first,
+        ws_connect(url, subprotocols=[SUBPROTOCOL]) as second,
     ):
         codec = Codec(default_field_map())
         for ws in (first, second):

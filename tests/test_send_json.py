@@ -322,7 +322,7 @@ async def ask(comm: WebsocketCommunicator, event: str, data: Any = None) -> str 
 
 
 async def receive(comm: WebsocketCommunicator) -> str | bytes:
-    message = await comm.receive_output(timeout=5)
+    message = await comm.receive_output()  # the conftest's patient default
     assert message["type"] == "websocket.send"
     return message["text"] if message.get("text") is not None else message["bytes"]
 
@@ -410,7 +410,7 @@ async def test_queued_events_go_before_the_content(kind: str) -> None:
 async def test_close_true_closes_after_sending(kind: str) -> None:
     comm = await open_client(SENDERS[kind], v2=True, query=FEATURES)
     assert decode(await ask(comm, "send_close", {"bye": 1})) == {"bye": 1}
-    message = await comm.receive_output(timeout=5)
+    message = await comm.receive_output()
     assert message["type"] == "websocket.close"
     await comm.disconnect()
 

@@ -376,6 +376,7 @@ def test_payload_log_threshold_is_a_setting(caplog: pytest.LogCaptureFixture) ->
 
 def test_stats_through_the_local_memory_cache() -> None:
     recorder = _recorder(None)
+    recorder.clock = lambda: 600.0  # minute 10: counted and reported in one minute, whenever run
     recorder.record_message("message_new", 5432, 2871, False, count=2)
     recorder.record_message("typing", 100, 40, False)
     recorder.record_batch(3)

@@ -11,13 +11,13 @@ import json
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from reznet_ws.codec import SUBPROTOCOL, Codec
 from reznet_ws.codec.stream import RESYNC_EVENT, StreamDecoder, is_stream_frame, parse_header
 from reznet_ws.encoding import default_field_map
 
-from .conftest import ServerProcess
+from .conftest import CLIENT_TIMEOUT, ServerProcess, ws_connect
 from .stream_support import stream_server
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
@@ -36,9 +36,9 @@ class Member:
     @classmethod
     async def open(cls, port: int, stream: bool, deflate: bool) -> Member:
         query = "?reznet_features=content,stream" if stream else ""
-        ws = await connect(
+        ws = await ws_connect(
             f"ws://127.0.0.1:{port}/ws/room/{query}",
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[SUBPROTOCOL],
             compression="deflate" if deflate else None,
         )
         member = cls(ws)
@@ -48,7 +48,7 @@ class Member:
 
     async def next(self) -> tuple[str, Any]:
         """Return the next event, decoding stream frames."""
-        frame = await self.ws.recv()
+        frame = await asyncio.wait_for(self.ws.recv(), CLIENT_TIMEOUT)
         self.frames.append(frame)
         if isinstance(frame, bytes):
             assert is_stream_frame(frame)
@@ -99,4 +99,5 @@ async def _session(port: int) -> None:
 
 
 def test_stream_members_over_reznet_daphne(stream_server: ServerProcess) -> None:
-    asyncio.run(asyncio.wait_for(_session(stream_server.port), 40))
+    # Each wait of the session has its own bound; this one only bounds the whole on a busy machine.
+    asyncio.run(asyncio.wait_for(_session(stream_server.port), 240))

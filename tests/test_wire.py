@@ -18,7 +18,7 @@ from reznet_ws.codec import (
 )
 
 from .app_consumers import ANSWER
-from .conftest import ServerProcess
+from .conftest import CLIENT_TIMEOUT, ServerProcess, ws_connect
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -30,7 +30,7 @@ async def collect(ws: Any, until: str, limit: int = 200) -> list[tuple[str | byt
     codec = Codec(FIELD_MAP)
     frames = []
     for _ in range(limit):
-        raw = await asyncio.wait_for(ws.recv(), 10)
+        raw = await asyncio.wait_for(ws.recv(), CLIENT_TIMEOUT)
         events = codec.decode_frame(raw)
         frames.append((raw, events))
         if any(event == until for event, _ in events):
@@ -42,8 +42,8 @@ async def test_v2_and_v1_clients_on_a_real_daphne(app_server: ServerProcess) -> 
     url = f"ws://127.0.0.1:{app_server.port}/ws/room/"
     origin = f"http://127.0.0.1:{app_server.port}"
     async with (
-        websockets.connect(url, subprotocols=[SUBPROTOCOL], origin=origin, compression=None) as v2,
-        websockets.connect(url, origin=origin, compression=None) as v1,
+        ws_connect(url, subprotocols=[SUBPROTOCOL], origin=origin, compression=None) as v2,
+        ws_connect(url, origin=origin, compression=None) as v1,
     ):
         assert v2.subprotocol == SUBPROTOCOL
         assert v1.subprotocol is None
@@ -92,7 +92,7 @@ async def test_v2_and_v1_clients_on_a_real_daphne(app_server: ServerProcess) -> 
 async def test_bad_input_on_a_real_daphne(app_server: ServerProcess) -> None:
     url = f"ws://127.0.0.1:{app_server.port}/ws/room/"
     origin = f"http://127.0.0.1:{app_server.port}"
-    async with websockets.connect(url, subprotocols=[SUBPROTOCOL], origin=origin) as ws:
+    async with ws_connect(url, subprotocols=[SUBPROTOCOL], origin=origin) as ws:
         await ws.recv()
         for _ in range(9):
             await ws.send("{not json")
@@ -101,5 +101,5 @@ async def test_bad_input_on_a_real_daphne(app_server: ServerProcess) -> None:
         await ws.send(b"\x00binary")
         assert json.loads(await ws.recv())["d"]["code"] == "unexpected_binary"
         with pytest.raises(websockets.ConnectionClosed) as closed:
-            await asyncio.wait_for(ws.recv(), 10)
+            await asyncio.wait_for(ws.recv(), CLIENT_TIMEOUT)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4008

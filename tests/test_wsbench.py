@@ -203,7 +203,7 @@ def test_wsbench_against_a_running_server(tmp_path: Path) -> None:
         out = tmp_path / "url.json"
         call_command(
             "wsbench", clients="3", rate=5, duration=1, drain=30, server="ours",
-            url=[f"ws://127.0.0.1:{port}"], token="t0ken", client="websockets", out=str(out),
+            url=[f"ws://127.0.0.1:{server.port}"], token="t0ken", client="websockets", out=str(out),
             no_progress=True, stdout=io.StringIO(),
         )  # fmt: skip
     finally:
