@@ -5,8 +5,10 @@ as the whole path (each part's fastest of several passes, per message), with the
 of that stream uses:
 
 * ``json.dumps``: what plain Channels spends writing the v1 envelope;
-* walk: key abbreviation, timestamps and the v1-size tally (``reznet_ws.codec.walk``);
-* write: the JSON writer on the walked value (orjson or the standard library);
+* walk: key abbreviation, timestamps and the v1-size tally (``reznet_ws.codec.walk``), with
+  orjson; with the standard library the walk writes its own text, so there is no walk alone;
+* write: orjson on the walked value, or the standard library's text walk from the data
+  (``reznet_ws.codec.walk_text``);
 * encode: the whole ``Codec.encode_event_measured`` (walk, write, checks, the frame, the exact
   v1 size and the frame's UTF-8 size), what ``send_event`` calls;
 * stats: ``StatsRecorder.record_sent`` (what ``send_event`` calls) on a recorder that never
@@ -50,14 +52,16 @@ def _best(fn: Callable[[str, Any], object], parts: list[Items], repeat: int = 7)
 
 def _parts(parts: list[Items], field_map: FieldMap) -> dict[str, float]:
     codec = codec_for(field_map)
-    walk = codec._encode_value  # the walk alone: private, measured on purpose
+    # Private parts of the codec, measured on purpose.
+    walk, text_walk, fast = codec._encode_value, codec._encode_text, codec._fast
     walked = [[(event, walk(data, [0, 0, 0, 0])) for event, data in part] for part in parts]
-    write = codec._fast if codec._fast is not None else codec._dump
     recorder = StatsRecorder(autostart=False)
     return {
         "json_dumps": _best(lambda e, d: json.dumps({"event": e, "data": d}), parts),
-        "walk": _best(lambda e, d: walk(d, [0, 0, 0, 0]), parts),
-        "write": _best(lambda e, v: write(v), walked),
+        "walk": _best(lambda e, d: walk(d, [0, 0, 0, 0]), parts) if fast else None,
+        "write": _best(lambda e, v: fast(v), walked)
+        if fast
+        else _best(lambda e, d: text_walk(d, [0, 0, 0, 0]), parts),
         "encode": _best(lambda e, d: codec.encode_event_measured(e, d), parts),
         "stats": _best(lambda e, d: recorder.record_sent(e, 300, 200), parts),
     }
@@ -68,12 +72,16 @@ def breakdown(
 ) -> dict[str, Any]:
     """Return ``{backend: {stream: {part: µs}}}`` for the backends ``full_path`` measured."""
     results: dict[str, Any] = {}
+
+    def us(seconds: float | None) -> float | None:
+        return None if seconds is None else round(1e6 * seconds, 2)
+
     for backend, measured in full_path.items():
         with override_settings(REZNET_WS={"JSON_BACKEND": backend}):
             results[backend] = {}
             for stream, (stream_parts, field_map) in streams.items():
                 timed = _parts(stream_parts, field_map)
-                parts = {k: round(1e6 * v, 2) for k, v in timed.items()}
+                parts: dict[str, Any] = {k: us(v) for k, v in timed.items()}
                 row = measured[stream]
                 parts["send_json"] = row["send_json_us"]
                 parts["send_event"] = row["send_event_us"]
@@ -91,13 +99,14 @@ def render_breakdown(r: dict[str, Any]) -> list[str]:
         "",
         "| JSON backend | stream | plain: `json.dumps` + rest = total "
         "| ours: walk | write | encode (walk + write + frame + sizes) | stats | rest | total |",
+        # With the standard library the walk writes its own text: no walk alone ("-").
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for backend, streams in r["breakdown"].items():
         for stream, p in streams.items():
             lines.append(
                 f"| {backend} | {stream} | {p['json_dumps']} + {p['plain_rest']} = "
-                f"{p['send_json']} µs | {p['walk']} µs | {p['write']} µs | {p['encode']} µs "
+                f"{p['send_json']} µs | {_us(p['walk'])} | {p['write']} µs | {p['encode']} µs "
                 f"| {p['stats']} µs | {p['rest']} µs | {p['send_event']} µs |"
             )
     return lines
@@ -111,9 +120,9 @@ def render_floor(r: dict[str, Any]) -> list[str]:
             floor = round(p["encode"] + p["stats"], 2)
             if floor + p["plain_rest"] > p["send_json"]:
                 lines.append(
-                    f"- {backend}, {stream}: encoding ({p['encode']} µs, of which the walk "
-                    f"{p['walk']} µs) and stats ({p['stats']} µs) take {floor} µs; with the "
-                    f"{p['plain_rest']} µs plain Channels spends outside `json.dumps` "
+                    f"- {backend}, {stream}: encoding ({p['encode']} µs, of which the DATA "
+                    f"text {_data_text(p)} µs) and stats ({p['stats']} µs) take {floor} µs; "
+                    f"with the {p['plain_rest']} µs plain Channels spends outside `json.dumps` "
                     f"{round(floor + p['plain_rest'], 2)} µs, more than its whole "
                     f"{p['send_json']} µs."
                 )
@@ -125,3 +134,12 @@ def render_floor(r: dict[str, Any]) -> list[str]:
             "",
         ]
     return lines
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value} µs"
+
+
+def _data_text(p: dict[str, Any]) -> float:
+    # walk + write with orjson; the text walk alone with the standard library.
+    return round((p["walk"] or 0) + p["write"], 2)

@@ -14,7 +14,7 @@ from .frames_in import Decoding
 from .jsonshim import compact_dumps
 from .jsonvalues import django_default
 from .unwalk import make_decoder
-from .walk import make_sized_encoder
+from .walk_text import make_text_encoder
 
 __all__ = ["Codec"]
 
@@ -57,10 +57,13 @@ class Codec(Decoding):
         self.default = default if default is not None else django_default
         self.json_backend = resolve_backend(json_backend)
         self._fast = orjson_dumps() if self.json_backend == "orjson" else None
-        self._encode_value = make_sized_encoder(self.field_map, self.default)
-        self._decode_value = make_decoder(self.field_map)
         self._dump = compact_dumps(ensure_ascii=False)
         self._dump_ascii = compact_dumps(ensure_ascii=True)
+        # The walk, and the walk writing its own text (for json; orjson writes the walk's value).
+        self._encode_value, self._encode_text = make_text_encoder(
+            self.field_map, self.default, self._dump
+        )
+        self._decode_value = make_decoder(self.field_map)
         raw = {"separators": (",", ":"), "allow_nan": False, "default": self.default}
         self._dump_raw = json.JSONEncoder(ensure_ascii=False, **raw).encode  # type: ignore[arg-type]
         self._dump_raw_ascii = json.JSONEncoder(**raw).encode  # type: ignore[arg-type]
@@ -123,9 +126,12 @@ class Codec(Decoding):
     def _measured(self, data: object) -> tuple[str, int | None, int]:
         # encode_data_sized's text and v1 size, and the text's length in UTF-8.
         tally = [0, 0, 0, 0]
-        value = self._encode_value(data, tally)
-        extra, nulls, floats, inexact = tally
-        if self._fast is not None:
+        value: object = tally  # no walked value yet
+        if self._fast is None:
+            text = self._encode_text(data, tally)
+        else:
+            value = self._encode_value(data, tally)
+            extra, nulls, floats, inexact = tally
             try:
                 packed = self._fast(value)
             except TypeError:  # beyond 64-bit integers, lone surrogates, nesting past 255
@@ -146,13 +152,17 @@ class Codec(Decoding):
                 if text.isascii() and "\x7f" not in text:  # ascii_json_length's common case
                     return text, len(text) + extra, len(packed)
                 return text, ascii_json_length(text, packed) + extra, len(packed)
-        text = self._dump(value)
+            text = self._dump(value)
+        extra, inexact = tally[0], tally[3]
         if text.isascii():
             return text, None if inexact else ascii_json_length(text) + extra, len(text)
-        if _SURROGATE.search(text):
+        try:
+            packed = text.encode("utf-8")
+        except UnicodeEncodeError:  # a surrogate code point: UTF-8 cannot carry it unescaped
+            if value is tally:
+                value = self._encode_value(data, [0, 0, 0, 0])
             text = self._dump_ascii(value)
             return text, None if inexact else ascii_json_length(text) + extra, len(text)
-        packed = text.encode("utf-8")
         return text, None if inexact else ascii_json_length(text, packed) + extra, len(packed)
 
     def encode_event_measured(self, event: str, data: object) -> tuple[str, int, int]:

@@ -11,7 +11,7 @@ depends on the types seen when compiling. The source holds only generated names 
 
 from __future__ import annotations
 
-__all__ = ["COMPILE_AFTER", "COMPILE_KEYS", "shape_source"]
+__all__ = ["COMPILE_AFTER", "COMPILE_KEYS", "shape_source", "text_shape_source"]
 
 #: A dict shape (its key tuple) is compiled once seen this often, if it has at most
 #: ``COMPILE_KEYS`` keys, all exact str.
@@ -49,4 +49,48 @@ def shape_source(kinds: list[type | None], extra: int) -> str:
     lines.append(f"    tally[0] += {extra}")
     pairs = ", ".join(f"W{index}: v{index}" for index in range(len(kinds)))
     lines.append(f"    return {{{pairs}}}")
+    return "\n".join(lines) + "\n"
+
+
+def text_shape_source(kinds: list[type | None], extra: int) -> str:
+    """Return the source of ``shape_text(obj, tally)``: the compact JSON text of what ``shape``
+    (:func:`shape_source`) returns for the same dict, with the same tally.
+
+    Each value is written by the standard library's own writers (``es``: the C string encoder
+    of :mod:`json`; ``int.__repr__``; ``float.__repr__`` for finite floats), a value of another
+    type by ``text_value`` (the walk, then :mod:`json`). ``P0``, ``P1``, ... are the JSON of the
+    written keys with their separators, so the source holds no key or value.
+    """
+    lines = [
+        "def shape_text(obj, tally):",
+        f"    {''.join(f'v{i}, ' for i in range(len(kinds)))}= obj.values()",
+    ]
+    for index, kind in enumerate(kinds):
+        v = f"v{index}"
+        if kind is None:
+            other = f"stamp_value(enc_value({v}, tally), tally)"
+            lines.append(f"    {v} = stamp_text({v}, tally) if type({v}) is str else {other}")
+            lines.append(
+                f"    {v} = int_text({v}) if type({v}) is int else 'null' if {v} is None"
+                f" else dump({v})"
+            )
+        elif kind is str:
+            lines.append(f"    {v} = es({v}) if type({v}) is str else text_value({v}, tally)")
+        elif kind is int:
+            lines.append(f"    {v} = int_text({v}) if type({v}) is int else text_value({v}, tally)")
+        elif kind is bool:
+            lines.append(
+                f"    {v} = ('true' if {v} else 'false') if type({v}) is bool"
+                f" else text_value({v}, tally)"
+            )
+        elif kind is float:
+            lines.append(f"    {v} = float_text({v}, tally)")
+        elif kind is type(None):
+            lines.append(f"    if {v} is None: tally[1] += 1; {v} = 'null'")
+            lines.append(f"    else: {v} = text_value({v}, tally)")
+        else:
+            lines.append(f"    {v} = text_value({v}, tally)")
+    lines.append(f"    tally[0] += {extra}")
+    pieces = "".join(f"{{P{index}}}{{v{index}}}" for index in range(len(kinds)))
+    lines.append(f'    return f"{pieces}}}}}"')
     return "\n".join(lines) + "\n"

@@ -7,50 +7,35 @@ through as it is.
 
 The same walk measures the v1 frame: it adds up how much longer the v1 JSON of the data is than
 the compact DATA text (key names, separators, timestamp strings), so the stats' original size
-needs no v1 text (see :class:`Tally`).
+needs no v1 text (see :data:`~.tally.Tally`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from itertools import chain
 
 from .fields import FieldMap
 from .jsonvalues import json_key
 from .shapes import COMPILE_AFTER, COMPILE_KEYS, shape_source
+from .tally import (
+    EXTRA,
+    FLOATS,
+    INEXACT,
+    NULLS,
+    SCALARS,
+    Tally,
+    count_scalars,
+    floats_bits,
+    json_length,
+    stamp_length,
+)
 from .timestamps import MILLIS, SECONDS_MEMO, Encoded, encode_utc_millis
 
-__all__ = ["Tally", "make_encoder", "make_sized_encoder", "out_key"]
+__all__ = ["OnCompile", "Tally", "make_encoder", "make_sized_encoder", "out_key"]
 
 _NoneType = type(None)
-_SCALARS = frozenset({str, int, float, bool, _NoneType})
 _LISTS = frozenset({list})
-
-#: What one walk counts, in a list so the closures update it without a per-call object:
-#: ``[extra, nulls, floats, inexact]``. ``extra`` is the length of v1's JSON of the data minus the
-#: ASCII-escaped length of the compact DATA text; ``nulls`` the ``null`` values the DATA text holds;
-#: ``floats`` has bit 1 set when it holds a float and bit 2 when one of them is nonzero and below
-#: 1e-4 in magnitude (orjson writes those otherwise than ``repr``, see
-#: :func:`~reznet_ws.codec.fastjson.float_length_fix`); ``inexact`` is 1 when ``extra`` is not
-#: exact (two keys that v1 writes twice and DATA once, as ``{1: a, "1": b}``).
-Tally = list[int]
-_EXTRA, _NULLS, _FLOATS, _INEXACT = range(4)
-_NUMBERS = frozenset({int, float, bool})
-
-
-def _floats_bits(items: list[object], kinds: set[type]) -> int:
-    # The ``floats`` bits of a list of exact scalars holding a float. Lists of numbers that are
-    # all at least 1e-4 (prices, quantities) are checked in C; others float by float.
-    if kinds <= _NUMBERS and min(items) >= 1e-4:  # type: ignore[type-var,operator]
-        return 1
-    for item in items:
-        if type(item) is float and -1e-4 < item < 1e-4 and item:
-            return 3
-    return 1
-
-
-_MS_13_LOW, _MS_13_HIGH = 10**12, 10**13
 
 
 def out_key(key: str, mapping: dict[str, str], shorts: frozenset[str] | set[str]) -> str:
@@ -61,20 +46,6 @@ def out_key(key: str, mapping: dict[str, str], shorts: frozenset[str] | set[str]
     if key in shorts or key.startswith("~"):
         return "~" + key
     return key
-
-
-def _json_length(text: str) -> int:
-    # The length of json.dumps(text): ASCII-escaped, as v1 writes every string.
-    return len(json.dumps(text))
-
-
-def _stamp_length(encoded: Encoded) -> int:
-    # The length of the compact JSON of a timestamp encoding: ms or [ms, frac, tz].
-    if type(encoded) is int:
-        return 13 if _MS_13_LOW <= encoded < _MS_13_HIGH else len(int.__repr__(encoded))
-    ms, frac, tz = encoded  # type: ignore[misc]
-    tz_text = "null" if tz is None else "false" if tz is False else int.__repr__(tz)
-    return len(f"[{ms},{frac},{tz_text}]")
 
 
 def make_encoder(
@@ -94,18 +65,24 @@ def make_encoder(
     return encode_value
 
 
+#: ``on_compile(keys, kinds, written, extra, names)``: told of each shape the walk compiles (see
+#: :mod:`.walk_text`); ``names`` holds the walk's ``enc_value``, ``stamp_value`` and ``stamp_text``.
+OnCompile = Callable[[tuple[str, ...], list[type | None], list[str], int, dict[str, object]], None]
+
+
 def make_sized_encoder(
     field_map: FieldMap,
     default: Callable[[object], object],
     cache_size: int = 4096,
     compile_after: int = COMPILE_AFTER,
+    on_compile: OnCompile | None = None,
 ) -> Callable[[object, Tally], object]:
     """Return ``encode(value, tally)``: :func:`make_encoder`'s function that also counts.
 
     ``tally`` is a :data:`Tally` of four zeros; the walk adds to it. The returned value may share
     lists of scalars with ``value``: write it out before ``value`` changes. A dict shape (its
     key tuple) seen ``compile_after`` times is compiled (up to ``cache_size`` shapes): the
-    result is the same, sooner.
+    result is the same, sooner. ``on_compile`` is told of each compiled shape.
     """
     mapping = field_map.mapping
     shorts = frozenset(mapping.values())
@@ -117,7 +94,7 @@ def make_sized_encoder(
     limit = len(kout) + cache_size
     kout_get = kout.get
     stamp_get = stamp_out.get
-    scalars = _SCALARS
+    scalars = SCALARS
     lists = _LISTS
     # key tuple of a dict -> what v1 writes more than DATA for its keys and separators.
     shapes: dict[tuple[object, ...], int] = {}
@@ -135,7 +112,7 @@ def make_sized_encoder(
         extra = 2 * len(keys) - 1 if keys else 0  # v1 writes ": " and ", "
         for key in keys:
             name = json_key(key)
-            extra += _json_length(name) - _json_length(out_key(name, mapping, shorts))
+            extra += json_length(name) - json_length(out_key(name, mapping, shorts))
         if len(shapes) < cache_size and all(type(key) is str for key in keys):
             shapes[keys] = extra
         return extra
@@ -176,8 +153,11 @@ def make_sized_encoder(
             "stamp_value": stamp_value,
             "stamp_text": stamp_text,
         }
-        exec(shape_source(kinds, shape_extra(keys)), names)
+        extra = shape_extra(keys)
+        exec(shape_source(kinds, extra), names)
         compiled[keys] = names["shape"]  # type: ignore[assignment]
+        if on_compile is not None:
+            on_compile(keys, kinds, written, extra, names)  # type: ignore[arg-type]
 
     def enc_dict_general(obj: dict[object, object], tally: Tally) -> dict[str, object]:
         out: dict[str, object] = {}
@@ -193,7 +173,7 @@ def make_sized_encoder(
             elif value is None:
                 nulls += 1
             elif kind is float:
-                tally[_FLOATS] |= 3 if -1e-4 < value < 1e-4 and value else 1  # type: ignore[operator]
+                tally[FLOATS] |= 3 if -1e-4 < value < 1e-4 and value else 1  # type: ignore[operator]
             elif kind is not bool:
                 value = enc_other(value, tally)
             written = kout_get(key)
@@ -205,10 +185,10 @@ def make_sized_encoder(
                 put_slow(out, key, value, tally)
         keys = tuple(obj)
         extra = shapes_get(keys)
-        tally[_EXTRA] += shape_extra(keys) if extra is None else extra
-        tally[_NULLS] += nulls
+        tally[EXTRA] += shape_extra(keys) if extra is None else extra
+        tally[NULLS] += nulls
         if len(out) != len(keys):
-            tally[_INEXACT] = 1
+            tally[INEXACT] = 1
         elif 0 < len(keys) <= COMPILE_KEYS and len(compiled) < cache_size:
             seen = sightings.get(keys, 0) + 1
             if seen < compile_after:
@@ -220,18 +200,11 @@ def make_sized_encoder(
                 compile_shape(keys, obj)
         return out
 
-    def count_scalars(items: list[object], kinds: set[type], tally: Tally) -> None:
-        # Only for lists of exact scalars: no element but None equals None.
-        if float in kinds:
-            tally[_FLOATS] |= _floats_bits(items, kinds)
-        if _NoneType in kinds:
-            tally[_NULLS] += items.count(None)
-
     def enc_list(items: list[object] | tuple[object, ...], tally: Tally) -> list[object]:
         size = len(items)
         if not size:
             return []
-        tally[_EXTRA] += size - 1
+        tally[EXTRA] += size - 1
         kinds = set(map(type, items))
         if kinds <= scalars:
             count_scalars(items, kinds, tally)  # type: ignore[arg-type]
@@ -240,7 +213,7 @@ def make_sized_encoder(
             flat: list[object] = list(chain.from_iterable(items))  # type: ignore[arg-type]
             flat_kinds = set(map(type, flat))
             if flat_kinds <= scalars:
-                tally[_EXTRA] += len(flat) - size + items.count([])
+                tally[EXTRA] += len(flat) - size + items.count([])
                 count_scalars(flat, flat_kinds, tally)
                 return items if type(items) is list else list(items)
         out = [
@@ -252,9 +225,9 @@ def make_sized_encoder(
             for item in items
         ]
         if float in kinds:
-            tally[_FLOATS] |= _floats_bits(items, kinds)  # type: ignore[arg-type]
+            tally[FLOATS] |= floats_bits(items, kinds)  # type: ignore[arg-type]
         if _NoneType in kinds:
-            tally[_NULLS] += sum(1 for item in items if item is None)
+            tally[NULLS] += sum(1 for item in items if item is None)
         return out
 
     def enc_value(value: object, tally: Tally) -> object:
@@ -265,9 +238,9 @@ def make_sized_encoder(
             return enc_list(value, tally)  # type: ignore[arg-type]
         if kind in scalars:
             if value is None:
-                tally[_NULLS] += 1
+                tally[NULLS] += 1
             elif kind is float:
-                tally[_FLOATS] |= 3 if -1e-4 < value < 1e-4 and value else 1  # type: ignore[operator]
+                tally[FLOATS] |= 3 if -1e-4 < value < 1e-4 and value else 1  # type: ignore[operator]
             return value
         return enc_other(value, tally)
 
@@ -279,7 +252,7 @@ def make_sized_encoder(
             return int.__int__(value)
         if isinstance(value, float):
             number = float.__float__(value)
-            tally[_FLOATS] |= 3 if -1e-4 < number < 1e-4 and number else 1
+            tally[FLOATS] |= 3 if -1e-4 < number < 1e-4 and number else 1
             return number
         if isinstance(value, (list, tuple)):
             return enc_list(value, tally)
@@ -293,7 +266,7 @@ def make_sized_encoder(
         if kind is str:
             return stamp_text(value, tally)  # type: ignore[arg-type]
         if kind is int or kind is float or kind is list:
-            tally[_EXTRA] -= 2  # DATA writes [v], v1 writes v
+            tally[EXTRA] -= 2  # DATA writes [v], v1 writes v
             return [value]
         return value
 
@@ -304,15 +277,15 @@ def make_sized_encoder(
             milli = millis_get(text[20:23])
             if base is not None and milli:
                 encoded: Encoded | None = base + milli
-                tally[_EXTRA] += 26 - _stamp_length(encoded)  # type: ignore[arg-type]
+                tally[EXTRA] += 26 - stamp_length(encoded)  # type: ignore[arg-type]
                 return encoded
         encoded = encode_utc_millis(text)
         if encoded is None:
             return text
         # An ISO string is ASCII with nothing to escape: v1 writes its length plus quotes.
-        tally[_EXTRA] += len(text) + 2 - _stamp_length(encoded)
+        tally[EXTRA] += len(text) + 2 - stamp_length(encoded)
         if type(encoded) is list and encoded[2] is None:
-            tally[_NULLS] += 1
+            tally[NULLS] += 1
         return encoded
 
     return enc_value
