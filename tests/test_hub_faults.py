@@ -208,10 +208,15 @@ async def two_processes(
         start_server(kind, HUB_LAYER=layer, REDIS_URL=redis.url, HUB_PREFIX=prefix, **env)
         for kind in ("daphne", "reznet-daphne")
     ]
-    clients.append(await Client.connect(servers[0].port, v2=True))
-    clients.append(await Client.connect(servers[1].port, v2=False))
-    for client in clients:
-        await wait_members(client, 1)
+    try:
+        clients.append(await Client.connect(servers[0].port, v2=True))
+        clients.append(await Client.connect(servers[1].port, v2=False))
+        for client in clients:
+            await wait_members(client, 1)
+    except BaseException:
+        for server in servers:  # the caller gets no servers to stop
+            server.stop()
+        raise
     return servers
 
 
