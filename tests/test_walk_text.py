@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import date
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from reznet_ws.codec import Codec
+from reznet_ws.codec.fastjson import ascii_escaped
 from reznet_ws.codec.jsonshim import compact_dumps
 from reznet_ws.codec.walk_text import make_text_encoder
-from tests.test_codec_properties import examples
+from tests.test_codec_properties import JSON, examples
 from tests.test_walk_compiled import GENERAL, SHAPE_KEYS, VALUES
 
 CODEC = Codec(max_depth=10_000, json_backend="stdlib")
@@ -124,3 +127,43 @@ def test_the_stdlib_codec_writes_compiled_shapes_byte_for_byte_as_before() -> No
         assert text == plain
         assert size == len(json.dumps(data))
         assert codec.decode_data(json.loads(text)) == json.loads(json.dumps(data))  # lossless
+
+
+@examples(500)
+@given(value=JSON)
+def test_ascii_escaping_the_text_is_what_json_writes_with_ensure_ascii(value: object) -> None:
+    """A frame holding lone surrogates goes ASCII-escaped: escaped from the text written, without
+    walking the data again (which would call ``default`` twice)."""
+    assert ascii_escaped(DUMP(value)) == compact_dumps(ensure_ascii=True)(value)
+
+
+def test_lone_surrogates_are_escaped_without_a_second_walk() -> None:
+    calls: list[object] = []
+
+    def default(value: object) -> object:
+        calls.append(value)
+        return str(value)
+
+    codec = Codec(default=default, json_backend="stdlib")
+    text, size = codec.encode_data_sized({"when": date(2025, 1, 1), "note": "\ud800 é"})
+    assert text.isascii() and json.loads(text)["note"] == "\ud800 é"
+    assert size == len(json.dumps({"when": "2025-01-01", "note": "\ud800 é"}))
+    assert calls == [date(2025, 1, 1)]
+
+
+def test_a_compiled_shape_raises_what_the_walk_raises_whatever_the_order_of_values() -> None:
+    """A NaN before a value the walk refuses: the error is the walk's, as on the first sight of
+    the shape, not json's ValueError for the NaN the text path met first."""
+    circular: list[object] = []
+    circular.append(circular)
+    codec = Codec(json_backend="stdlib")
+    cases = [
+        ({"price": 1.5, "extra": "x"}, {"price": math.nan, "extra": object()}, TypeError),
+        ({"price": 1.5, "rows": [1]}, {"price": math.inf, "rows": circular}, RecursionError),
+        ({"n": 1, "c": []}, {"n": 10**5000, "c": circular}, RecursionError),
+    ]
+    for ordinary, bad, error in cases:
+        for _ in range(6):  # before and after the shape compiles
+            codec.encode_data_sized(ordinary)
+            with pytest.raises(error):
+                codec.encode_data_sized(bad)

@@ -14,6 +14,7 @@ from types import ModuleType
 
 __all__ = [
     "JSON_BACKENDS",
+    "ascii_escaped",
     "ascii_json_length",
     "float_length_fix",
     "orjson_dumps",
@@ -75,6 +76,23 @@ def ascii_json_length(text: str, data: bytes | None = None) -> int:
     # character; among them, the leads of characters beyond the BMP (F0-F4) add 6 more.
     marks = data.translate(None, _NOT_MARK)
     return len(text) + 5 * len(marks) + 6 * len(marks.translate(None, _NOT_ASTRAL))
+
+
+_BEYOND_ASCII = re.compile("[\x7f-\U0010ffff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a surrogate pair, as json writes characters beyond the BMP
+    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+
+
+def ascii_escaped(text: str) -> str:
+    """Return the JSON ``text`` (as written without ``ensure_ascii``) as ``json`` writes the same
+    value with ``ensure_ascii``: DEL and every non-ASCII character as ``\\uXXXX`` escapes."""
+    return _BEYOND_ASCII.sub(_escape, text)
 
 
 def float_length_fix(data: bytes) -> int:

@@ -8,7 +8,13 @@ import re
 from collections.abc import Callable, Sequence
 
 from .compression import gzip_compress
-from .fastjson import ascii_json_length, float_length_fix, orjson_dumps, resolve_backend
+from .fastjson import (
+    ascii_escaped,
+    ascii_json_length,
+    float_length_fix,
+    orjson_dumps,
+    resolve_backend,
+)
 from .fields import DEFAULT_FIELD_MAP, DEFAULT_TIMESTAMP_FIELDS, FieldMap
 from .frames_in import Decoding
 from .jsonshim import compact_dumps
@@ -126,9 +132,15 @@ class Codec(Decoding):
     def _measured(self, data: object) -> tuple[str, int | None, int]:
         # encode_data_sized's text and v1 size, and the text's length in UTF-8.
         tally = [0, 0, 0, 0]
-        value: object = tally  # no walked value yet
         if self._fast is None:
-            text = self._encode_text(data, tally)
+            try:
+                text = self._encode_text(data, tally)
+            except ValueError:
+                # json refused a value (NaN, an infinity, an int past 4,300 digits) that the text
+                # path met before another error the walk raises first: the walk then json decide
+                # which error the data raises, the same every time.
+                self._dump(self._encode_value(data, [0, 0, 0, 0]))
+                raise
         else:
             value = self._encode_value(data, tally)
             extra, nulls, floats, inexact = tally
@@ -159,9 +171,7 @@ class Codec(Decoding):
         try:
             packed = text.encode("utf-8")
         except UnicodeEncodeError:  # a surrogate code point: UTF-8 cannot carry it unescaped
-            if value is tally:
-                value = self._encode_value(data, [0, 0, 0, 0])
-            text = self._dump_ascii(value)
+            text = ascii_escaped(text)
             return text, None if inexact else ascii_json_length(text) + extra, len(text)
         return text, None if inexact else ascii_json_length(text, packed) + extra, len(packed)
 
