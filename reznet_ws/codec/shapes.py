@@ -28,15 +28,11 @@ def shape_source(kinds: list[type | None], extra: int) -> str:
     ``enc_value``), adds ``extra`` to the tally and builds the dict of the written keys ``W0``,
     ``W1``, ... in one step.
     """
-    lines = [
-        "def shape(obj, tally):",
-        f"    {''.join(f'v{i}, ' for i in range(len(kinds)))}= obj.values()",
-    ]
+    lines = _head("shape", len(kinds))
     for index, kind in enumerate(kinds):
         v = f"v{index}"
         if kind is None:
-            other = f"stamp_value(enc_value({v}, tally), tally)"
-            lines.append(f"    {v} = stamp_text({v}, tally) if type({v}) is str else {other}")
+            lines.append(_stamp(v))
         elif kind is str or kind is int or kind is bool:
             name = kind.__name__  # the builtin's own name, never a user class's
             lines.append(f"    if type({v}) is not {name}: {v} = enc_value({v}, tally)")
@@ -61,15 +57,11 @@ def text_shape_source(kinds: list[type | None], extra: int) -> str:
     type by ``text_value`` (the walk, then :mod:`json`). ``P0``, ``P1``, ... are the JSON of the
     written keys with their separators, so the source holds no key or value.
     """
-    lines = [
-        "def shape_text(obj, tally):",
-        f"    {''.join(f'v{i}, ' for i in range(len(kinds)))}= obj.values()",
-    ]
+    lines = _head("shape_text", len(kinds))
     for index, kind in enumerate(kinds):
         v = f"v{index}"
         if kind is None:
-            other = f"stamp_value(enc_value({v}, tally), tally)"
-            lines.append(f"    {v} = stamp_text({v}, tally) if type({v}) is str else {other}")
+            lines.append(_stamp(v))
             lines.append(
                 f"    {v} = int_text({v}) if type({v}) is int else 'null' if {v} is None"
                 f" else dump({v})"
@@ -94,3 +86,17 @@ def text_shape_source(kinds: list[type | None], extra: int) -> str:
     pieces = "".join(f"{{P{index}}}{{v{index}}}" for index in range(len(kinds)))
     lines.append(f'    return f"{pieces}}}}}"')
     return "\n".join(lines) + "\n"
+
+
+def _head(name: str, count: int) -> list[str]:
+    # The function's first lines: its values unpacked in order.
+    return [
+        f"def {name}(obj, tally):",
+        f"    {''.join(f'v{i}, ' for i in range(count))}= obj.values()",
+    ]
+
+
+def _stamp(v: str) -> str:
+    # A timestamp field's value encoded (a string that is no timestamp stays as it is).
+    other = f"stamp_value(enc_value({v}, tally), tally)"
+    return f"    {v} = stamp_text({v}, tally) if type({v}) is str else {other}"
