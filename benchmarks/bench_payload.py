@@ -35,7 +35,12 @@ django.setup()
 from channels.generic.websocket import AsyncJsonWebsocketConsumer  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
-from benchmarks.encode_breakdown import breakdown, render_breakdown, render_floor  # noqa: E402
+from benchmarks.encode_breakdown import (  # noqa: E402
+    backend_rows,
+    breakdown,
+    render_breakdown,
+    render_floor,
+)
 from benchmarks.market_trace import (  # noqa: E402
     MARKET_FIELD_MAP,
     MARKET_TIMESTAMP_FIELDS,
@@ -368,12 +373,13 @@ def render_cost(r: dict[str, Any]) -> list[str]:
         "| JSON backend | stream | send_json | send_event | ratio | ratio (median part) |",
         "|---|---|---|---|---|---|",
     ]
-    for backend, streams in r["full_path"].items():
-        for stream, row in streams.items():
-            lines.append(
-                f"| {backend} | {stream} | {row['send_json_us']} µs | {row['send_event_us']} µs "
-                f"| **{row['ratio']}x** | {row['ratio_median_round']}x |"
-            )
+    lines += backend_rows(
+        r["full_path"],
+        lambda row: (
+            f"{row['send_json_us']} µs | {row['send_event_us']} µs "
+            f"| **{row['ratio']}x** | {row['ratio_median_round']}x"
+        ),
+    )
     lines += ["", "Target: ratio ≤ 1.0x on both streams.", ""]
     for backend, name in (("orjson", "orjson (`reznet-ws[fast]`)"), ("stdlib", "`json`")):
         rows = r["full_path"].get(backend)
@@ -397,12 +403,10 @@ def render_cost(r: dict[str, Any]) -> list[str]:
             "| JSON backend | stream | send_json | send_event | ratio |",
             "|---|---|---|---|---|",
         ]
-        for backend, streams in r["full_path_other"].items():
-            for stream, row in streams.items():
-                lines.append(
-                    f"| {backend} | {stream} | {row['send_json_us']} µs "
-                    f"| {row['send_event_us']} µs | {row['ratio']}x |"
-                )
+        lines += backend_rows(
+            r["full_path_other"],
+            lambda row: f"{row['send_json_us']} µs | {row['send_event_us']} µs | {row['ratio']}x",
+        )
         lines.append("")
     if "breakdown" in r:
         lines += [*render_breakdown(r), "", *render_floor(r), ""]

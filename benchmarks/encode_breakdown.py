@@ -31,7 +31,7 @@ from reznet_ws.codec import FieldMap
 from reznet_ws.encoding import codec_for
 from reznet_ws.stats import StatsRecorder
 
-__all__ = ["breakdown", "render_breakdown", "render_floor"]
+__all__ = ["backend_rows", "breakdown", "render_breakdown", "render_floor"]
 
 Items = list[tuple[str, Any]]
 
@@ -102,14 +102,25 @@ def render_breakdown(r: dict[str, Any]) -> list[str]:
         # With the standard library the walk writes its own text: no walk alone ("-").
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for backend, streams in r["breakdown"].items():
-        for stream, p in streams.items():
-            lines.append(
-                f"| {backend} | {stream} | {p['json_dumps']} + {p['plain_rest']} = "
-                f"{p['send_json']} µs | {_us(p['walk'])} | {p['write']} µs | {p['encode']} µs "
-                f"| {p['stats']} µs | {p['rest']} µs | {p['send_event']} µs |"
-            )
-    return lines
+    return lines + backend_rows(
+        r["breakdown"],
+        lambda p: (
+            f"{p['json_dumps']} + {p['plain_rest']} = {p['send_json']} µs "
+            f"| {_us(p['walk'])} | {p['write']} µs | {p['encode']} µs | {p['stats']} µs "
+            f"| {p['rest']} µs | {p['send_event']} µs"
+        ),
+    )
+
+
+def backend_rows(
+    results: dict[str, dict[str, dict[str, Any]]], cells: Callable[[dict[str, Any]], str]
+) -> list[str]:
+    """Markdown table rows ``| backend | stream | cells(row) |`` of ``{backend: {stream: row}}``."""
+    return [
+        f"| {backend} | {stream} | {cells(row)} |"
+        for backend, streams in results.items()
+        for stream, row in streams.items()
+    ]
 
 
 def render_floor(r: dict[str, Any]) -> list[str]:
